@@ -1,0 +1,11 @@
+"""REST API v1: each app contributes its routes."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("auralign.accounts.api")),
+    path("", include("auralign.rubrics.api")),
+    path("", include("auralign.policies.api")),
+    path("", include("auralign.dialogues.api")),
+    path("", include("auralign.campaigns.api")),
+]
