@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "auralign.campaigns",
     "auralign.generation",
     "auralign.annotation",
+    "auralign.quality",
+    "rlhf_export",
     "annotator_ui",
 ]
 

@@ -1,0 +1,3 @@
+"""Annotator pages (task page, my campaigns)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Project-lead pages (campaigns, rubrics, dashboards)."""
+
+urlpatterns: list = []
