@@ -192,7 +192,7 @@ def _qualified(data: CampaignData, params: Params) -> dict[int, bool]:
     out = {}
     for user in np.unique(data.j_user):
         acc = data.j_gold_accuracy[(data.j_user == user) & ~np.isnan(data.j_gold_accuracy)]
-        out[int(user)] = gold.qualification_passed(list(acc), gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
+        out[int(user)] = gold.qualification_passed([float(a) for a in acc], gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
     return out
 
 
@@ -376,8 +376,8 @@ def _comparisons(data: CampaignData, rel: np.ndarray, mask: np.ndarray) -> stats
     j, p = np.nonzero(ok)
     r, pa, pb, judgment = r[j, p], pa[j, p], pb[j, p], rows[j]
     tie = r == 0
-    winner = np.concatenate([np.where(r > 0, pa, pb), pb[tie]])
-    loser = np.concatenate([np.where(r > 0, pb, pa), pa[tie]])
+    winner = np.concatenate([np.where(r > 0, pa, pb), pa[tie]])
+    loser = np.concatenate([np.where(r > 0, pb, pa), pb[tie]])
     halves = np.concatenate([np.where(tie, 1, 2), np.ones(tie.sum(), dtype=np.int64)])
     return stats.comparison_patterns(np.concatenate([judgment, judgment[tie]]), winner, loser, halves, len(data.policies))
 

@@ -53,4 +53,4 @@ def qualification_passed(accuracies: Sequence[float], *, gold_items: int, min_ac
     if len(accuracies) < gold_items:
         return False
     first = accuracies[:gold_items]
-    return sum(first) / len(first) >= min_accuracy - 1e-12
+    return bool(sum(first) / len(first) >= min_accuracy - 1e-12)

@@ -128,7 +128,7 @@ def bt_fit(wins: np.ndarray, *, prior: float = 1.0, tol: float = 1e-9, max_iter:
     wins = np.asarray(wins, dtype=float)
     p = wins.shape[-1]
     off = 1.0 - np.eye(p)
-    w = wins + off * (prior / 2.0)
+    w = (wins + prior / 2.0) * off  # the diagonal (a policy against itself) carries nothing
     n = w + np.swapaxes(w, -1, -2)
     won = w.sum(axis=-1)
     theta = np.zeros(wins.shape[:-1])
