@@ -76,6 +76,21 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def wav_truncation(data: bytes) -> str | None:
+    """libsndfile quietly reads what is there; a WAV whose data chunk promises more bytes than the
+    file holds is truncated (sizes 0 / 0xFFFFFFFF mean "unknown length" from streaming writers)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk_id == b"data":
+            available = len(data) - pos - 8
+            if size not in (0, 0xFFFFFFFF) and size > available:
+                return f"truncated: the data chunk declares {size} bytes but the file holds {available}"
+            return None
+        pos += 8 + size + (size & 1)
+    return "truncated: no data chunk"
+
+
 def probe(data: bytes) -> soundfile._SoundFileInfo:
     """Header information without decoding the samples (cheap limit checks)."""
     try:
@@ -99,7 +114,9 @@ def decode(data: bytes) -> DecodedAudio:
         raise AudioDecodeError(str(exc)) from exc
     if fmt is None:
         raise AudioDecodeError("unsupported container")
-    if fmt == "wav" and samples.shape[0] < expected:
+    if fmt == "wav" and (problem := wav_truncation(data)):
+        raise AudioDecodeError(problem)
+    if samples.shape[0] < expected:
         raise AudioDecodeError(f"truncated: header promises {expected} frames, file holds {samples.shape[0]}")
     if samples.shape[0] == 0:
         raise AudioDecodeError("no audio frames")

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from auralign.core.views import media_object
+from auralign.core.views import healthz, media_object
 
 admin.site.site_header = "Auralign administration"
 admin.site.site_title = "Auralign"
@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("media/<path:key>", media_object, name="media-object"),
+    path("healthz", healthz, name="healthz"),
     path("", include("annotator_ui.urls")),
 ]

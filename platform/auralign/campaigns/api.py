@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -72,6 +73,7 @@ class PolicyEntrySerializer(serializers.Serializer):
     samples = serializers.IntegerField(min_value=1, max_value=16, default=1)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class RubricVersionField(serializers.Field):
     """'slug@version' (or 'slug' for the latest version)."""
 

@@ -50,3 +50,13 @@ def _unsatisfiable(total: int) -> HttpResponse:
     response = HttpResponse(status=416)
     response["Content-Range"] = f"bytes */{total}"
     return response
+
+
+def healthz(request):
+    """Liveness for load balancers and compose: the database answers."""
+    from django.db import connection
+    from django.http import JsonResponse
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})
