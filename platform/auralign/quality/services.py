@@ -19,7 +19,6 @@ from auralign.core import storage
 from auralign.core.errors import Conflict, ServiceError
 from auralign.generation.models import Candidate
 from auralign.media.services import audio_asset_store
-from auralign.quality import gold
 from auralign.quality.compute import Params, compute_quality, load_campaign
 from auralign.quality.honeypots import DEGRADATIONS, degrade
 from auralign.quality.models import AnnotatorStats, CampaignQuality, ItemConsensus

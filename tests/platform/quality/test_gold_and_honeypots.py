@@ -4,12 +4,19 @@ import json
 
 import numpy as np
 import pytest
-
 from auralign.core import storage
 from auralign.core.errors import Conflict, ServiceError
 from auralign.quality.models import AnnotatorStats
-from auralign.quality.services import gold_import, honeypot_create, honeypots_create, item_gold_clear, item_gold_set, quality_recompute
 from auralign.quality.selectors import annotator_qualification
+from auralign.quality.services import (
+    gold_import,
+    honeypot_create,
+    honeypots_create,
+    item_gold_clear,
+    item_gold_set,
+    quality_recompute,
+)
+
 from tests.factories import make_campaign, make_items, make_judgment, make_policy, make_user
 from worker import audio as dsp
 
