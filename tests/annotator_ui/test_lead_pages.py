@@ -4,12 +4,20 @@ import json
 import re
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-
 from auralign.campaigns.models import Campaign, Membership
 from auralign.quality.services import quality_recompute
 from auralign.rubrics.models import Rubric
-from tests.factories import make_campaign, make_dialogue_set, make_items, make_judgment, make_policy, make_rubric, make_user
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.factories import (
+    make_campaign,
+    make_dialogue_set,
+    make_items,
+    make_judgment,
+    make_policy,
+    make_rubric,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 

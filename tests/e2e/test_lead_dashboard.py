@@ -4,10 +4,18 @@ campaign is created from the browser with its preview."""
 import os
 
 import pytest
-
 from auralign.campaigns.models import Campaign
 from auralign.quality.services import quality_recompute
-from tests.factories import make_campaign, make_dialogue_set, make_items, make_judgment, make_policy, make_rubric, make_user
+
+from tests.factories import (
+    make_campaign,
+    make_dialogue_set,
+    make_items,
+    make_judgment,
+    make_policy,
+    make_rubric,
+    make_user,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

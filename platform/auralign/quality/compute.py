@@ -3,6 +3,7 @@ quality figure computed from them (compute_quality, pure numpy). docs/quality.md
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,7 +186,7 @@ class QualityResult:
 
 
 def _none(x) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
 def _qualified(data: CampaignData, params: Params) -> dict[int, bool]:
@@ -344,53 +345,67 @@ def _consensus(data: CampaignData, counted: np.ndarray, weights: np.ndarray, ite
     np.add.at(total, data.j_item[counted], np.nan_to_num(mid) * w)
     np.add.at(mass, data.j_item[counted], w)
     n_judgments = np.bincount(data.j_item[counted], minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(mass > 0, total / mass, np.inf)  # candidates nobody ranked share the last tier
+        order = np.argsort(mean, axis=1, kind="stable")
+        ordered = np.take_along_axis(mean, order, axis=1)
+        new_tier = np.concatenate([np.ones((n_items, 1), dtype=bool), np.diff(ordered, axis=1) > 1e-9], axis=1)
+    agreement = [_none(a) for a in item_agreement.tolist()]
     out = []
-    for i in np.nonzero(n_judgments)[0]:
+    for i in np.nonzero(n_judgments)[0].tolist():
         uuids = data.item_cands[i]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(mass[i, : len(uuids)] > 0, total[i, : len(uuids)] / mass[i, : len(uuids)], np.inf)
         tiers: list[list[str]] = []
-        last = None
-        for p in np.argsort(mean, kind="stable"):
-            if last is not None and abs(mean[p] - last) < 1e-9:
-                tiers[-1].append(uuids[p])
-            else:
-                tiers.append([uuids[p]])
-            last = mean[p]
-        out.append(
-            {"item_id": int(data.item_ids[i]), "judgments": int(n_judgments[i]), "agreement": _none(item_agreement[i]), "ranking": tiers}
-        )
+        for p, starts in zip(order[i].tolist(), new_tier[i].tolist(), strict=True):
+            if p >= len(uuids):
+                continue
+            if starts or not tiers:
+                tiers.append([])
+            tiers[-1].append(uuids[p])
+        out.append({"item_id": int(data.item_ids[i]), "judgments": int(n_judgments[i]), "agreement": agreement[i], "ranking": tiers})
     return out
 
 
-def _comparisons(data: CampaignData, rel: np.ndarray, mask: np.ndarray) -> stats.ComparisonPatterns:
-    """Policy-vs-policy comparisons from pair relations of the masked judgments: degraded honeypot
-    copies and pairs of one policy's own samples are left out; a tie is half a win each way."""
-    a, b = stats.position_pairs(data.k)
-    rows = np.nonzero(mask)[0]
-    pa = data.item_policy[data.j_item[rows]][:, a]
-    pb = data.item_policy[data.j_item[rows]][:, b]
-    genuine = ~(data.item_degraded[data.j_item[rows]][:, a] | data.item_degraded[data.j_item[rows]][:, b])
-    r = rel[rows]
-    ok = (pa >= 0) & (pb >= 0) & (pa != pb) & genuine & ~np.isnan(r)
-    j, p = np.nonzero(ok)
-    r, pa, pb, judgment = r[j, p], pa[j, p], pb[j, p], rows[j]
+@dataclass
+class _PolicyPairs:
+    """For every judgment and position pair: the two policies, and whether the pair compares two
+    genuine replies of different policies (degraded honeypot copies and one policy's own samples
+    are left out of the leaderboard)."""
+
+    a: np.ndarray  # (J, P) policy code of the pair's first position
+    b: np.ndarray
+    usable: np.ndarray  # (J, P) bool
+
+    @classmethod
+    def of(cls, data: CampaignData) -> _PolicyPairs:
+        first, second = stats.position_pairs(data.k)
+        policy = data.item_policy[data.j_item]
+        degraded = data.item_degraded[data.j_item]
+        pa, pb = policy[:, first], policy[:, second]
+        return cls(a=pa, b=pb, usable=(pa >= 0) & (pb >= 0) & (pa != pb) & ~(degraded[:, first] | degraded[:, second]))
+
+
+def _comparisons(data: CampaignData, pairs: _PolicyPairs, rel: np.ndarray, mask: np.ndarray) -> stats.ComparisonPatterns:
+    """Policy-vs-policy comparisons from the pair relations of the masked judgments; a tie is
+    half a win each way."""
+    j, p = np.nonzero(pairs.usable & mask[:, None] & ~np.isnan(rel))
+    r, pa, pb = rel[j, p], pairs.a[j, p], pairs.b[j, p]
     tie = r == 0
     winner = np.concatenate([np.where(r > 0, pa, pb), pa[tie]])
     loser = np.concatenate([np.where(r > 0, pb, pa), pb[tie]])
     halves = np.concatenate([np.where(tie, 1, 2), np.ones(tie.sum(), dtype=np.int64)])
-    return stats.comparison_patterns(np.concatenate([judgment, judgment[tie]]), winner, loser, halves, len(data.policies))
+    return stats.comparison_patterns(np.concatenate([j, j[tie]]), winner, loser, halves, len(data.policies))
 
 
 def _leaderboard(data: CampaignData, relations: dict[str, np.ndarray], counted: np.ndarray, weights: np.ndarray, params: Params) -> dict:
     rng = np.random.default_rng(params.seed)
+    pairs = _PolicyPairs.of(data)
     out = {"views": [], "thresholds": list(params.thresholds), "boards": {}}
     labels = {"ranking": "Overall (rankings)", "score": "Overall (weighted rubric score)"}
     labels.update({c["key"]: c["label"] for c in data.criteria})
     for name, rel in relations.items():
         out["views"].append({"key": name, "label": labels[name]})
         for t in params.thresholds:
-            patterns = _comparisons(data, rel, counted & (weights >= t))
+            patterns = _comparisons(data, pairs, rel, counted & (weights >= t))
             out["boards"][f"{name}@{t:g}"] = _board(data, patterns, params, rng)
     return out
 
