@@ -1,6 +1,7 @@
-from auralign.campaigns.selectors import campaigns_for_user
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+
+from auralign.campaigns.selectors import campaigns_for_user
 
 
 @login_required
