@@ -156,3 +156,16 @@ def test_honeypots_endpoint_plants_degraded_items(judged):
     items = response.json()["items"]
     assert len(items) == 2 and all(i["is_honeypot"] for i in items)
     assert all(sum(c["degradation"] is not None for c in i["candidates"]) == 1 for i in items)
+
+
+def test_recompute_due_queues_only_campaigns_whose_figures_lag(judged, django_capture_on_commit_callbacks):
+    from auralign.quality.tasks import recompute_due
+
+    fresh, *_ = judged
+    lagging = make_campaign(annotators=[make_user()], dialogues=1)
+    make_judgment(make_items(lagging)[0], lagging.memberships.get(role="annotator").user)
+    make_campaign(dialogues=1)  # no judgments: nothing to compute
+    with django_capture_on_commit_callbacks():
+        assert recompute_due() == [lagging.pk]
+    assert CampaignQuality.objects.get(campaign=lagging).scheduled_at is not None
+    assert CampaignQuality.objects.get(campaign=fresh).scheduled_at is None

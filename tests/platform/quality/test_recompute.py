@@ -145,3 +145,22 @@ def test_recompute_of_a_campaign_without_judgments_stores_empty_figures():
     row = quality_recompute(campaign_id=campaign.pk)
     assert (row.judgment_count, row.progress["items"], row.agreement["ranking"]["alpha"]) == (0, 2, None)
     assert all(p["strength"] is None for p in row.leaderboard["boards"]["ranking@0"]["policies"])
+
+
+def test_demo_quality_prints_agreement_and_every_leaderboard_view():
+    import io
+
+    from auralign.quality.demo import demo_quality, demo_quality_setup
+
+    good, bad = make_policy("good-model"), make_policy("bad-model")
+    users = [make_user(), make_user()]
+    campaign = make_campaign(annotators=users, policies=[good, bad], dialogues=4)
+    make_items(campaign)
+    assert demo_quality_setup(campaign=campaign, gold_order=["good-model", "bad-model"], gold=1, honeypots=1) == {"gold": 1, "honeypots": 1}
+    for item in campaign.items.all():
+        for user in users:
+            make_judgment(item, user)
+    out = io.StringIO()
+    demo_quality(campaign=campaign, stdout=out)
+    text = out.getvalue()
+    assert "Correctness: α =" in text and "leaderboard, Overall (rankings): " in text and "good-model" in text
