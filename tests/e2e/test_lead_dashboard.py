@@ -4,6 +4,7 @@ campaign is created from the browser with its preview."""
 import os
 
 import pytest
+from django.db import connections
 from auralign.campaigns.models import Campaign
 from auralign.quality.services import quality_recompute
 
@@ -39,6 +40,7 @@ def browser_page(live_server, monkeypatch):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+        connections.close_all()  # else a session opened under Playwright outlives the test database
 
 
 def log_in(page, live_server, user):
