@@ -165,9 +165,12 @@ def test_items_page_marks_gold_from_rank_numbers(client):
     campaign = make_campaign(lead=lead, dialogues=1)
     (item,) = make_items(campaign)
     x, y = [str(c.uuid) for c in item.candidates.order_by("item_links__position")]
-    client_for(client, lead).post(f"/lead/campaigns/{campaign.uuid}/items", {"action": "gold", "item": str(item.uuid), f"tier_{x}": "2", f"tier_{y}": "1"})
+    c = client_for(client, lead)
+    c.post(f"/lead/campaigns/{campaign.uuid}/items", {"action": "gold", "item": str(item.uuid), f"tier_{x}": "2", f"tier_{y}": "1"})
     item.refresh_from_db()
     assert (item.is_gold, item.gold_ranking) == (True, [[y], [x]])
+    page = c.get(f"/lead/campaigns/{campaign.uuid}/items?show=gold").content.decode()
+    assert re.search(rf'name="tier_{x}"[^>]*\s+value="2"', page) and re.search(rf'name="tier_{y}"[^>]*\s+value="1"', page)
 
 
 def test_items_page_imports_gold_and_plants_honeypots(client):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from django.db.models import Max
 
 from auralign.annotation.models import Item, ItemCandidate, Judgment
 from auralign.campaigns.models import Campaign
@@ -106,45 +107,47 @@ def load_campaign(campaign: Campaign) -> CampaignData:
             degraded_uuids[i] = {u for p, u in enumerate(uuids) if item_degraded[i, p]}
 
     keys = [c["key"] for c in criteria]
-    rows = Judgment.objects.filter(campaign=campaign).order_by("id").values_list(
+    # Everything up to the newest judgment now; later ones belong to the next run.
+    judgments = Judgment.objects.filter(campaign=campaign)
+    newest = judgments.aggregate(m=Max("id"))["m"] or 0
+    judgments = judgments.filter(id__lte=newest)
+    n = judgments.count()
+    ids, j_item, j_user, times, first = (np.zeros(n, dtype=np.int64) for _ in range(5))
+    listened, gold_acc, caught = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    ranks, scores = np.full((n, k), np.nan), np.full((n, k, len(keys)), np.nan)
+    created = np.zeros(n)
+    flag_counts: Counter = Counter()
+    rows = judgments.order_by("id").values_list(
         "id", "item_id", "annotator_id", "ranking", "scores", "listened", "time_spent_ms", "created_at",
         "assignment__display_order", "flags",
     )
-    ids, j_item, j_user, times, created, first, gold_acc, caught = [], [], [], [], [], [], [], []
-    ranks_rows, score_rows, listened = [], [], []
-    flag_counts: Counter = Counter()
-    for jid, item_id, user_id, ranking, scores, heard, time_ms, at, order, flags in rows.iterator(chunk_size=2000):
+    for j, (jid, item_id, user_id, ranking, given, heard, time_ms, at, order, flags) in enumerate(rows.iterator(chunk_size=2000)):
         i = index[item_id]
         pos = position[i]
-        r = np.full(k, np.nan)
         for t, tier in enumerate(ranking or []):
             for u in tier:
                 if u in pos:
-                    r[pos[u]] = t
-        s = np.full((k, len(keys)), np.nan)
-        for u, per in (scores or {}).items():
+                    ranks[j, pos[u]] = t
+        for u, per in (given or {}).items():
             if u in pos and isinstance(per, dict):
                 for c, key in enumerate(keys):
                     v = per.get(key)
                     if isinstance(v, int | float) and not isinstance(v, bool):
-                        s[pos[u], c] = v
-        ids.append(jid)
-        j_item.append(i)
-        j_user.append(user_id)
-        ranks_rows.append(r)
-        score_rows.append(s)
-        listened.append(float(np.mean([min(1.0, max(0.0, float((heard or {}).get(u, 0.0)))) for u in pos])) if pos else 0.0)
-        times.append(time_ms)
-        created.append(at.timestamp())
-        first.append(pos.get(order[0], -1) if order else -1)
-        gold_acc.append(gold.gold_accuracy(ranking, constraints[i]) if i in constraints else None)
-        caught.append(float(gold.honeypot_caught(ranking, degraded_uuids[i])) if i in degraded_uuids else None)
+                        scores[j, pos[u], c] = v
+        ids[j], j_item[j], j_user[j], times[j], created[j] = jid, i, user_id, time_ms, at.timestamp()
+        heard = heard or {}
+        listened[j] = sum(min(1.0, max(0.0, float(heard.get(u, 0.0)))) for u in pos) / len(pos) if pos else 0.0
+        first[j] = pos.get(order[0], -1) if order else -1
+        if i in constraints:
+            accuracy = gold.gold_accuracy(ranking, constraints[i])
+            gold_acc[j] = np.nan if accuracy is None else accuracy
+        if i in degraded_uuids:
+            caught[j] = float(gold.honeypot_caught(ranking, degraded_uuids[i]))
         for u, marks in (flags or {}).items():
             p = -1 if u == "_item" else pos.get(u)
             if p is not None and isinstance(marks, list):
                 for mark in set(marks) & {*CONTENT_FLAGS, "none_acceptable"}:
                     flag_counts[(i, p, mark)] += 1
-    n = len(ids)
     return CampaignData(
         criteria=criteria,
         policies=[(str(cp.policy.uuid), cp.policy.name) for cp in policy_rows],
@@ -157,17 +160,17 @@ def load_campaign(campaign: Campaign) -> CampaignData:
         item_cands=item_cands,
         item_policy=item_policy,
         item_degraded=item_degraded,
-        judgment_ids=np.array(ids, dtype=np.int64),
-        j_item=np.array(j_item, dtype=np.int64),
-        j_user=np.array(j_user, dtype=np.int64),
-        j_ranks=np.array(ranks_rows).reshape(n, k),
-        j_scores=np.array(score_rows).reshape(n, k, len(keys)),
-        j_listened=np.array(listened, dtype=float),
-        j_time_ms=np.array(times, dtype=float),
-        j_created=np.array(created, dtype=float),
-        j_first=np.array(first, dtype=np.int64),
-        j_gold_accuracy=np.array([np.nan if v is None else v for v in gold_acc], dtype=float),
-        j_caught=np.array([np.nan if v is None else v for v in caught], dtype=float),
+        judgment_ids=ids,
+        j_item=j_item,
+        j_user=j_user,
+        j_ranks=ranks,
+        j_scores=scores,
+        j_listened=listened,
+        j_time_ms=times.astype(float),
+        j_created=created,
+        j_first=first,
+        j_gold_accuracy=gold_acc,
+        j_caught=caught,
         flag_counts=flag_counts,
     )
 
