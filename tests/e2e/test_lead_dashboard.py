@@ -4,9 +4,9 @@ campaign is created from the browser with its preview."""
 import os
 
 import pytest
-from django.db import connections
 from auralign.campaigns.models import Campaign
 from auralign.quality.services import quality_recompute
+from django.db import connections
 
 from tests.factories import (
     make_campaign,
