@@ -192,11 +192,21 @@ def _none(x) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
+def _by_user(data: CampaignData) -> list[tuple[int, np.ndarray]]:
+    """(user id, that user's judgment indices in submission order) for every annotator."""
+    if not len(data.j_user):
+        return []
+    order = np.argsort(data.j_user, kind="stable")
+    users, starts = np.unique(data.j_user[order], return_index=True)
+    return [(int(u), rows) for u, rows in zip(users.tolist(), np.split(order, starts[1:]), strict=True)]
+
+
 def _qualified(data: CampaignData, params: Params) -> dict[int, bool]:
     out = {}
-    for user in np.unique(data.j_user):
-        acc = data.j_gold_accuracy[(data.j_user == user) & ~np.isnan(data.j_gold_accuracy)]
-        out[int(user)] = gold.qualification_passed([float(a) for a in acc], gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
+    for user, rows in _by_user(data):
+        acc = data.j_gold_accuracy[rows]
+        acc = acc[~np.isnan(acc)].tolist()
+        out[user] = gold.qualification_passed(acc, gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
     return out
 
 
@@ -253,12 +263,12 @@ def _agreement(data: CampaignData, counted: np.ndarray, relations: dict[str, np.
     return agreement, item_agreement
 
 
-def _position_bias(data: CampaignData, mask: np.ndarray) -> dict:
-    """How often the candidate shown first wins (a tie for first shares the win), against chance 1/K."""
-    known = mask & (data.j_first >= 0)
-    if not known.any():
+def _position_bias(data: CampaignData, rows: np.ndarray) -> dict:
+    """How often the candidate shown first wins (a tie for first shares the win), against chance
+    1/K, over the judgments `rows`."""
+    rows = rows[data.j_first[rows] >= 0]
+    if not len(rows):
         return {"judgments": 0, "first_shown_win_rate": None, "chance": None, "z": None}
-    rows = np.nonzero(known)[0]
     ranks = data.j_ranks[rows]
     first_rank = ranks[np.arange(len(rows)), data.j_first[rows]]
     top = ranks == np.nanmin(ranks, axis=1, keepdims=True)
@@ -274,16 +284,16 @@ def _position_bias(data: CampaignData, mask: np.ndarray) -> dict:
     }
 
 
-def _weights(data: CampaignData, users: np.ndarray, per_user: dict[int, dict], params: Params) -> None:
+def _weights(per_user: dict[int, dict], params: Params) -> None:
     """Reliability weight per annotator (docs/quality.md): gold × honeypot × agreement × listening."""
     chance_corrected = {}
-    for u in users:
+    for u in per_user:
         s = per_user[u]
         if s["loo_pairs"]:
             chance_corrected[u] = min(1.0, max(0.0, 2.0 * s["loo_agreement"] - 1.0))
     established = [v for u, v in chance_corrected.items() if per_user[u]["loo_pairs"] >= _AGREEMENT_PRIOR]
     typical = float(np.median(established)) if established else 1.0
-    for u in users:
+    for u in per_user:
         s = per_user[u]
         g = (s["_gold_sum"] + _GOLD_PRIOR) / (s["gold_answered"] + _GOLD_PRIOR)
         h = (s["honeypots_caught"] + _HONEYPOT_PRIOR) / (s["honeypots_seen"] + _HONEYPOT_PRIOR)
@@ -298,10 +308,8 @@ def _weights(data: CampaignData, users: np.ndarray, per_user: dict[int, dict], p
 def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bool], params: Params) -> list[dict]:
     n_items = len(data.item_ids)
     loo_sum, loo_pairs = stats.leave_one_out_agreement(data.j_item, stats.rank_relations(data.j_ranks), counted, n_items)
-    users = np.unique(data.j_user)
     per_user: dict[int, dict] = {}
-    for u in users:
-        m = data.j_user == u
+    for u, m in _by_user(data):
         gold_acc = data.j_gold_accuracy[m]
         gold_acc = gold_acc[~np.isnan(gold_acc)]
         caught = data.j_caught[m]
@@ -310,10 +318,10 @@ def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bo
         time_ms = data.j_time_ms[m]
         bias = _position_bias(data, m)
         created = data.j_created[m]
-        per_user[int(u)] = {
-            "annotator_id": int(u),
-            "judgments": int(m.sum()),
-            "qualified": qualified[int(u)],
+        per_user[u] = {
+            "annotator_id": u,
+            "judgments": len(m),
+            "qualified": qualified[u],
             "gold_answered": int(len(gold_acc)),
             "gold_accuracy": _none(gold_acc.mean()) if len(gold_acc) else None,
             "_gold_sum": float(gold_acc.sum()),
@@ -331,7 +339,7 @@ def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bo
             "first_at": datetime.fromtimestamp(created.min(), UTC),
             "last_at": datetime.fromtimestamp(created.max(), UTC),
         }
-    _weights(data, [int(u) for u in users], per_user, params)
+    _weights(per_user, params)
     for s in per_user.values():
         del s["_gold_sum"]
     return list(per_user.values())
@@ -517,7 +525,7 @@ def compute_quality(data: CampaignData, params: Params) -> QualityResult:
     for c, cr in enumerate(data.criteria):
         relations[cr["key"]] = stats.score_relations(data.j_scores[:, :, c])
     agreement, item_agreement = _agreement(data, counted, relations)
-    agreement["position_bias"] = _position_bias(data, counted)
+    agreement["position_bias"] = _position_bias(data, np.nonzero(counted)[0])
     annotators = _annotators(data, counted, qualified, params)
     weight_of = {a["annotator_id"]: a["weight"] for a in annotators}
     weights = np.array([weight_of[int(u)] for u in data.j_user], dtype=float)
