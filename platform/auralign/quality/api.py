@@ -71,7 +71,7 @@ QualityFlagsApi = _figure_api("flags", "Broken / unsafe / none-acceptable flags 
 class LeaderboardApi(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("view", str, description="'ranking', 'score' or a criterion key (default 'ranking')"),
+            OpenApiParameter("view", str, description="'ranking', 'score' or 'criterion.<key>' (default 'ranking')"),
             OpenApiParameter("min_weight", float, description="reliability threshold, one of the listed thresholds (default 0)"),
         ],
         responses={200: OpenApiTypes.OBJECT},

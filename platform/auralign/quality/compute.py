@@ -210,7 +210,7 @@ def _qualified(data: CampaignData, params: Params) -> dict[int, bool]:
     return out
 
 
-def weighted_scores(data: CampaignData) -> np.ndarray:
+def _weighted_scores(data: CampaignData) -> np.ndarray:
     """(J, K) rubric-weighted mean of each candidate's scores, each criterion scaled to 0..1."""
     if not data.criteria:
         return np.full(data.j_ranks.shape, np.nan)
@@ -231,33 +231,32 @@ def _alpha_units(data: CampaignData, values: np.ndarray, n_values: int, mask: np
     return stats.krippendorff_alpha(stats.value_counts(units, values[mask].reshape(-1), len(data.item_ids) * k, n_values))
 
 
+def criterion_view(key: str) -> str:
+    """The leaderboard view of one criterion (the dot keeps it apart from 'ranking' and 'score',
+    since criterion keys are slugs)."""
+    return f"criterion.{key}"
+
+
 def _agreement(data: CampaignData, counted: np.ndarray, relations: dict[str, np.ndarray]) -> tuple[dict, np.ndarray]:
+    """α and pairwise agreement for the ranking and for each criterion, and the per-item agreement."""
     n_items = len(data.item_ids)
-    k = data.k
-    views = {}
-    item_agreement = np.full(n_items, np.nan)
-    for name, rel in relations.items():
-        if name == "score":
-            continue  # a derived figure; agreement is reported per criterion
+
+    def figures(rel: np.ndarray, codes: np.ndarray, n_values: int) -> tuple[dict, np.ndarray]:
         ra = stats.relation_agreement(data.j_item[counted], rel[counted], n_items)
-        if name == "ranking":
-            codes, n_values = data.j_ranks, k
-            item_agreement = ra.per_item
-        else:
-            c = next(i for i, cr in enumerate(data.criteria) if cr["key"] == name)
-            cr = data.criteria[c]
-            codes = data.j_scores[:, :, c] - cr["scale_min"]
-            codes = np.where((codes >= 0) & (codes <= cr["scale_max"] - cr["scale_min"]), codes, np.nan)
-            n_values = cr["scale_max"] - cr["scale_min"] + 1
-        units = int((~np.isnan(ra.per_item)).sum())
-        views[name] = {
-            "alpha": _none(_alpha_units(data, codes, n_values, counted)),
-            "pairwise": _none(ra.pooled),
-            "items": units,
-        }
+        alpha = _alpha_units(data, codes, n_values, counted)
+        return {"alpha": _none(alpha), "pairwise": _none(ra.pooled), "items": int((~np.isnan(ra.per_item)).sum())}, ra.per_item
+
+    ranking, item_agreement = figures(relations["ranking"], data.j_ranks, data.k)
+    criteria = []
+    for c, cr in enumerate(data.criteria):
+        span = cr["scale_max"] - cr["scale_min"]
+        codes = data.j_scores[:, :, c] - cr["scale_min"]
+        codes = np.where((codes >= 0) & (codes <= span), codes, np.nan)
+        found, _ = figures(relations[criterion_view(cr["key"])], codes, span + 1)
+        criteria.append({"key": cr["key"], "label": cr["label"], **found})
     agreement = {
-        "ranking": views.get("ranking", {}),
-        "criteria": [{"key": c["key"], "label": c["label"], **views[c["key"]]} for c in data.criteria],
+        "ranking": ranking,
+        "criteria": criteria,
         "mean_item_agreement": _none(np.nanmean(item_agreement)) if np.isfinite(item_agreement).any() else None,
     }
     return agreement, item_agreement
@@ -412,7 +411,7 @@ def _leaderboard(data: CampaignData, relations: dict[str, np.ndarray], counted: 
     pairs = _PolicyPairs.of(data)
     out = {"views": [], "thresholds": list(params.thresholds), "boards": {}}
     labels = {"ranking": "Overall (rankings)", "score": "Overall (weighted rubric score)"}
-    labels.update({c["key"]: c["label"] for c in data.criteria})
+    labels.update({criterion_view(c["key"]): c["label"] for c in data.criteria})
     for name, rel in relations.items():
         out["views"].append({"key": name, "label": labels[name]})
         for t in params.thresholds:
@@ -521,9 +520,9 @@ def _flags(data: CampaignData) -> dict:
 def compute_quality(data: CampaignData, params: Params) -> QualityResult:
     qualified = _qualified(data, params)
     counted = np.array([qualified[int(u)] for u in data.j_user], dtype=bool)
-    relations = {"ranking": stats.rank_relations(data.j_ranks), "score": stats.score_relations(weighted_scores(data))}
+    relations = {"ranking": stats.rank_relations(data.j_ranks), "score": stats.score_relations(_weighted_scores(data))}
     for c, cr in enumerate(data.criteria):
-        relations[cr["key"]] = stats.score_relations(data.j_scores[:, :, c])
+        relations[criterion_view(cr["key"])] = stats.score_relations(data.j_scores[:, :, c])
     agreement, item_agreement = _agreement(data, counted, relations)
     agreement["position_bias"] = _position_bias(data, np.nonzero(counted)[0])
     annotators = _annotators(data, counted, qualified, params)

@@ -100,7 +100,7 @@ def quality_freshness(*, campaign: Campaign, quality: CampaignQuality | None) ->
 
 
 def leaderboard_board(*, quality: CampaignQuality | None, view: str, min_weight: float) -> dict | None:
-    """One precomputed board (a view: 'ranking', 'score' or a criterion key; a reliability
+    """One precomputed board (a view: 'ranking', 'score' or 'criterion.<key>'; a reliability
     threshold from CampaignQuality.leaderboard['thresholds']), or None if there is none."""
     if quality is None or not quality.leaderboard:
         return None

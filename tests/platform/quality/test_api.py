@@ -80,8 +80,8 @@ def test_a_read_only_token_reads_the_leaderboard(judged):
     _, secret = api_token_create(user=trainer, name="ci", read_only=True, campaigns=[campaign])
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-    body = api.get(url(campaign, "quality/leaderboard?view=correctness&min_weight=0.5")).json()
-    assert body["view"] == "correctness" and len(body["board"]["policies"]) == 2
+    body = api.get(url(campaign, "quality/leaderboard?view=criterion.correctness&min_weight=0.5")).json()
+    assert body["view"] == "criterion.correctness" and len(body["board"]["policies"]) == 2
     assert api.post(url(campaign, "quality/recompute")).status_code == 403
 
 
