@@ -52,6 +52,7 @@ def configure(app: Celery) -> None:
                 "task": "auralign.generation.reconcile",
                 "schedule": float(settings.CELERY_BEAT_RECONCILE_SECONDS),
             },
+            "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 300.0},
         },
     )
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
