@@ -52,6 +52,7 @@ def configure(app: Celery) -> None:
                 "task": "auralign.generation.reconcile",
                 "schedule": float(settings.CELERY_BEAT_RECONCILE_SECONDS),
             },
+            "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
         },
     )
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
