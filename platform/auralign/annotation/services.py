@@ -9,7 +9,9 @@ Invariants (DESIGN.md), kept by row locks here and by database constraints under
 
 Lock order, everywhere: the annotator's membership row (so one annotator's "next" requests run
 one at a time), then assignment rows, then item rows in id order. "Next item" takes its item
-with SKIP LOCKED, so concurrent annotators never queue behind each other for the same item.
+with SKIP LOCKED, so concurrent annotators never queue behind each other for the same item, and
+it never waits on an item lock at all: when every open item is locked (the campaign's last
+items) it retries briefly instead. Lazy lease expiry runs in its own short transaction.
 The rules are written out in docs/annotation.md.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ MAX_SKIP_REASON = 500
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
 MAX_DRAFT_BYTES = 64 * 1024
 EXPIRE_BATCH = 100  # overdue leases freed per "next item" call (the periodic task does the rest)
+LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 40, 0.025
 
 
 class NotAnnotator(ServiceError):
@@ -89,9 +93,10 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
     due (see `_gold_due`); 3. a regular item with a free slot they have not seen, closest to
     completion first, then by priority, then in random order. One transaction; SKIP LOCKED."""
     now = now or timezone.now()
+    _expire_overdue_in_campaign(campaign=campaign, now=now, keep_annotator=annotator)
     with transaction.atomic():
         membership = (
-            Membership.objects.select_for_update()
+            Membership.objects.select_for_update(no_key=True)
             .filter(campaign=campaign, user=annotator, role=Membership.Role.ANNOTATOR)
             .first()
         )
@@ -100,7 +105,7 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
         if not membership.active:
             raise NotAnnotator("your annotator role in this campaign is inactive")
         own = (
-            Assignment.objects.select_for_update(of=("self",))
+            Assignment.objects.select_for_update(of=("self",), no_key=True)
             .select_related("item")
             .filter(campaign=campaign, annotator=annotator, status=LIVE)
             .order_by("id")
@@ -112,9 +117,16 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
             return Lease(assignment=own, resumed=True)
         if campaign.status != Campaign.Status.ANNOTATING:
             raise AnnotationConflict(f"the campaign is {campaign.status}: no new items now", code="campaign_not_annotating")
-        _expire_overdue(now=now, campaign_id=campaign.pk, limit=EXPIRE_BATCH)
         item = _pick(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
         item = item or _pick(campaign, annotator, gold=False)
+        for _ in range(LOCKED_RETRIES):
+            # Open items exist but others hold them right now (the campaign's last items): a slot
+            # they leave free must not be reported as "nothing left". Retry without ever waiting
+            # on a lock, so no lock cycle can form.
+            if item is not None or not _queue(campaign, annotator, gold=False).exists():
+                break
+            time.sleep(LOCKED_RETRY_SECONDS)
+            item = _pick(campaign, annotator, gold=False)
         if item is None:
             return None
         order = [str(u) for u in ItemCandidate.objects.filter(item=item).values_list("candidate__uuid", flat=True)]
@@ -126,6 +138,15 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
         Item.objects.filter(pk=item.pk).update(slots_used=F("slots_used") + 1)
         item.slots_used += 1
         return Lease(assignment=assignment, resumed=False)
+
+
+def _expire_overdue_in_campaign(*, campaign: Campaign, now: datetime, keep_annotator: User) -> None:
+    """The lazy half of lease expiry, in its own short transaction (so "next item" never waits
+    for an item lock while holding others). The caller's own lease is left for it to resume."""
+    overdue = Assignment.objects.filter(campaign=campaign, status=LIVE, expires_at__lt=now).exclude(annotator=keep_annotator)
+    if overdue.exists():
+        with transaction.atomic():
+            _expire_overdue(overdue, now=now, limit=EXPIRE_BATCH)
 
 
 def _gold_due(campaign: Campaign, annotator: User) -> bool:
@@ -140,7 +161,7 @@ def _gold_due(campaign: Campaign, annotator: User) -> bool:
     return seen["gold"] < campaign.qualification_gold_items or seen["gold"] < campaign.gold_rate * (seen["served"] + 1)
 
 
-def _pick(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
+def _queue(campaign: Campaign, annotator: User, *, gold: bool):
     unseen = ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
     items = Item.objects.filter(unseen, campaign=campaign)
     if gold:  # no slot limit; the least-judged first spreads them out
@@ -149,20 +170,23 @@ def _pick(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
         items = items.filter(is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")).order_by(
             "-slots_used", "-priority", "tiebreak"
         )
-    return items.select_for_update(skip_locked=True).only("id", "uuid", "dialogue_id", "slots_used", "is_gold").first()
+    return items
+
+
+def _pick(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
+    """The head of the queue that nobody else is taking right now, locked."""
+    items = _queue(campaign, annotator, gold=gold).select_for_update(skip_locked=True, no_key=True)
+    return items.only("id", "uuid", "dialogue_id", "slots_used", "is_gold").first()
 
 
 def _open_slot() -> Q:
     return Q(is_gold=True) | Q(completed_at__isnull=True, slots_used__lt=F("overlap"))
 
 
-def _expire_overdue(*, now: datetime, campaign_id: int | None = None, limit: int) -> int:
-    """Mark up to `limit` overdue live leases expired and free their slots (in the caller's
+def _expire_overdue(overdue, *, now: datetime, limit: int) -> int:
+    """Mark up to `limit` of the `overdue` leases expired and free their slots (in the caller's
     transaction). Leases another transaction holds are skipped, never waited for."""
-    overdue = Assignment.objects.filter(status=LIVE, expires_at__lt=now)
-    if campaign_id is not None:
-        overdue = overdue.filter(campaign_id=campaign_id)
-    rows = list(overdue.select_for_update(skip_locked=True).order_by("expires_at").values_list("id", "item_id")[:limit])
+    rows = list(overdue.select_for_update(skip_locked=True, no_key=True).order_by("expires_at").values_list("id", "item_id")[:limit])
     if not rows:
         return 0
     Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=EXPIRED, finished_at=now)
@@ -177,7 +201,8 @@ def leases_expire(*, now: datetime | None = None, batch: int = 500) -> int:
     total = 0
     while True:
         with transaction.atomic():
-            freed = _expire_overdue(now=now or timezone.now(), limit=batch)
+            moment = now or timezone.now()
+            freed = _expire_overdue(Assignment.objects.filter(status=LIVE, expires_at__lt=moment), now=moment, limit=batch)
         total += freed
         if freed < batch:
             return total
@@ -189,7 +214,7 @@ def leases_expire(*, now: datetime | None = None, batch: int = 500) -> int:
 def _own_assignment(item_uuid, annotator: User) -> Assignment:
     """The annotator's assignment for an item, locked (only that row, not the joined ones)."""
     assignment = (
-        Assignment.objects.select_for_update(of=("self",))
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("item", "campaign__rubric_version")
         .filter(item__uuid=item_uuid, annotator=annotator)
         .first()
