@@ -8,12 +8,12 @@ import time
 from datetime import timedelta
 
 import pytest
+from auralign.annotation.models import Assignment, Item, Judgment, Skip
+from auralign.dialogues.models import Turn
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from auralign.annotation.models import Assignment, Item, Judgment, Skip
-from auralign.dialogues.models import Turn
 from tests import services
 from tests.factories import make_audio_asset, make_campaign, make_items, make_user
 

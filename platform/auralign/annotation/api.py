@@ -20,21 +20,20 @@ from auralign.annotation.services import (
     judgment_submit,
     lease_heartbeat,
 )
-from auralign.campaigns.models import Campaign
 from auralign.core.errors import NotFound
 
 
-def _check_token_scope(request, *, campaign_id: int | None = None, item_uuid=None) -> None:
+def _check_token_scope(request, *, campaign_uuid=None, item_uuid=None) -> None:
     """A campaign-scoped API token reaches only its campaigns (sessions have no scope)."""
     token = request.auth if isinstance(request.auth, ApiToken) else None
     if token is None:
         return
-    scope = set(token.campaigns.values_list("pk", flat=True))
+    scope = set(token.campaigns.values_list("uuid", flat=True))
     if not scope:
         return
-    if campaign_id is None:
-        campaign_id = Item.objects.filter(uuid=item_uuid).values_list("campaign_id", flat=True).first()
-    if campaign_id not in scope:
+    if campaign_uuid is None:
+        campaign_uuid = Item.objects.filter(uuid=item_uuid).values_list("campaign__uuid", flat=True).first()
+    if campaign_uuid not in scope:
         raise NotFound("no such campaign")
 
 
@@ -59,15 +58,11 @@ def judgment_as_dict(judgment: Judgment, *, item_uuid) -> dict:
 class NextApi(APIView):
     @extend_schema(request=None, responses={200: dict}, summary="My next item (my live lease first); item null when none is left")
     def post(self, request, uuid):
-        campaign = Campaign.objects.select_related("rubric_version").filter(uuid=uuid).first()
-        if campaign is None:
-            raise NotFound("no such campaign")
-        _check_token_scope(request, campaign_id=campaign.pk)
-        lease = assignment_next(campaign=campaign, annotator=request.user)
+        _check_token_scope(request, campaign_uuid=uuid)
+        lease = assignment_next(campaign=uuid, annotator=request.user)
         if lease is None:
             return Response({"item": None, "message": "Nothing left for you in this campaign. Thank you!"})
-        lease.assignment.campaign = campaign
-        return Response(lease_payload(lease.assignment, resumed=lease.resumed))
+        return Response(lease_payload(lease.assignment, resumed=lease.resumed, candidates=lease.candidates))
 
 
 class HeartbeatApi(APIView):

@@ -15,6 +15,7 @@ from auralign.annotation.models import Assignment, Item, ItemCandidate
 from auralign.campaigns.models import Campaign, Membership
 from auralign.core import storage
 from auralign.dialogues.models import Turn
+from auralign.generation.models import Candidate
 from auralign.media.models import AudioAsset
 from auralign.rubrics.models import Criterion, RubricVersion
 
@@ -42,13 +43,16 @@ def _audio(asset: AudioAsset | None, *, with_url: bool) -> dict | None:
     return out
 
 
-def lease_payload(assignment: Assignment, *, resumed: bool = False) -> dict:
+def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: list[Candidate] | None = None) -> dict:
     """Everything the task page needs for one lease: the dialogue, the K candidates in this
-    annotator's order, the lease times and the saved draft. Audio URLs only while it is live."""
+    annotator's order, the lease times and the saved draft. Audio URLs only while it is live.
+    `candidates` (with their audio) saves a query when the caller has just read them."""
     campaign = assignment.campaign
     live = assignment.status == Assignment.Status.LIVE
-    links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
-    by_uuid = {str(link.candidate.uuid): link.candidate for link in links}
+    if candidates is None:
+        links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
+        candidates = [link.candidate for link in links]
+    by_uuid = {str(c.uuid): c for c in candidates}
     candidates = []
     for n, cid in enumerate(assignment.display_order):
         c = by_uuid[cid]

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
@@ -34,6 +34,7 @@ from auralign.annotation.models import Assignment, Item, ItemCandidate, Judgment
 from auralign.annotation.selectors import LABELS, rubric_criteria
 from auralign.campaigns.models import Campaign, Membership
 from auralign.core.errors import Conflict, NotFound, ServiceError
+from auralign.generation.models import Candidate
 from auralign.rubrics.models import Criterion
 
 LIVE, SUBMITTED, EXPIRED, SKIPPED = (
@@ -81,29 +82,41 @@ class JudgmentInvalid(ServiceError):
 class Lease:
     assignment: Assignment
     resumed: bool  # the annotator's own live lease, handed back
+    candidates: list[Candidate] | None = None  # the item's candidates with their audio, when already read
 
 
 # --- the assignment engine ----------------------------------------------------------------------
 
 
-def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None = None) -> Lease | None:
-    """The annotator's next item in `campaign`, leased to them; None when nothing is left for them.
+def assignment_next(*, campaign: Campaign | uuid.UUID, annotator: User, now: datetime | None = None) -> Lease | None:
+    """The annotator's next item in `campaign` (a Campaign or its uuid), leased to them; None
+    when nothing is left for them.
 
     In order: 1. their own live lease, renewed; 2. a gold item they have not seen, when gold is
     due (see `_gold_due`); 3. a regular item with a free slot they have not seen, closest to
-    completion first, then by priority, then in random order. One transaction; SKIP LOCKED."""
+    completion first, then by priority, then in random order. One transaction; SKIP LOCKED.
+    When no item is free, slots held by leases nobody renewed are freed and it looks again."""
     now = now or timezone.now()
-    _expire_overdue_in_campaign(campaign=campaign, now=now, keep_annotator=annotator)
+    campaign_uuid = campaign.uuid if isinstance(campaign, Campaign) else campaign
+    lease, campaign_id = _lease_next(campaign_uuid, annotator, now)
+    if lease is None and _expire_overdue_in_campaign(campaign_id=campaign_id, now=now, keep_annotator=annotator):
+        lease, _ = _lease_next(campaign_uuid, annotator, now)
+    return lease
+
+
+def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | None, int]:
     with transaction.atomic():
         membership = (
-            Membership.objects.select_for_update(no_key=True)
-            .filter(campaign=campaign, user=annotator, role=Membership.Role.ANNOTATOR)
+            Membership.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("campaign")
+            .filter(campaign__uuid=campaign_uuid, user=annotator, role=Membership.Role.ANNOTATOR)
             .first()
         )
         if membership is None:
             raise NotFound("no such campaign")
         if not membership.active:
             raise NotAnnotator("your annotator role in this campaign is inactive")
+        campaign = membership.campaign
         own = (
             Assignment.objects.select_for_update(of=("self",), no_key=True)
             .select_related("item")
@@ -112,9 +125,10 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
             .first()
         )
         if own is not None:
+            own.campaign = campaign
             own.expires_at, own.heartbeat_at = now + timedelta(seconds=campaign.lease_seconds), now
             own.save(update_fields=["expires_at", "heartbeat_at"])
-            return Lease(assignment=own, resumed=True)
+            return Lease(assignment=own, resumed=True), campaign.pk
         if campaign.status != Campaign.Status.ANNOTATING:
             raise AnnotationConflict(f"the campaign is {campaign.status}: no new items now", code="campaign_not_annotating")
         item = _pick(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
@@ -128,8 +142,9 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
             time.sleep(LOCKED_RETRY_SECONDS)
             item = _pick(campaign, annotator, gold=False)
         if item is None:
-            return None
-        order = [str(u) for u in ItemCandidate.objects.filter(item=item).values_list("candidate__uuid", flat=True)]
+            return None, campaign.pk
+        candidates = [link.candidate for link in ItemCandidate.objects.filter(item=item).select_related("candidate__audio")]
+        order = [str(c.uuid) for c in candidates]
         random.shuffle(order)
         assignment = Assignment.objects.create(
             item=item, campaign=campaign, annotator=annotator, display_order=order,
@@ -137,16 +152,17 @@ def assignment_next(*, campaign: Campaign, annotator: User, now: datetime | None
         )
         Item.objects.filter(pk=item.pk).update(slots_used=F("slots_used") + 1)
         item.slots_used += 1
-        return Lease(assignment=assignment, resumed=False)
+        return Lease(assignment=assignment, resumed=False, candidates=candidates), campaign.pk
 
 
-def _expire_overdue_in_campaign(*, campaign: Campaign, now: datetime, keep_annotator: User) -> None:
+def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotator: User) -> int:
     """The lazy half of lease expiry, in its own short transaction (so "next item" never waits
     for an item lock while holding others). The caller's own lease is left for it to resume."""
-    overdue = Assignment.objects.filter(campaign=campaign, status=LIVE, expires_at__lt=now).exclude(annotator=keep_annotator)
-    if overdue.exists():
-        with transaction.atomic():
-            _expire_overdue(overdue, now=now, limit=EXPIRE_BATCH)
+    overdue = Assignment.objects.filter(campaign_id=campaign_id, status=LIVE, expires_at__lt=now).exclude(
+        annotator=keep_annotator
+    )
+    with transaction.atomic():
+        return _expire_overdue(overdue, now=now, limit=EXPIRE_BATCH)
 
 
 def _gold_due(campaign: Campaign, annotator: User) -> bool:
@@ -422,6 +438,20 @@ def judgment_submit(*, item_uuid, annotator: User, data, now: datetime | None = 
     whose slot was freed it is late: it counts if the item still has a free slot (and takes
     it), else it is stored as surplus. Nothing valid is ever dropped."""
     now = now or timezone.now()
+    try:
+        return _judgment_store(item_uuid, annotator, data, now)
+    except IntegrityError:
+        # The whole transaction rolled back. The one unique key a valid judgment can hit is
+        # (annotator, client submission id): that id was used for another item.
+        csid = _as_uuid(data.get("client_submission_id"))
+        if Judgment.objects.filter(annotator=annotator, client_submission_id=csid).exists():
+            raise AnnotationConflict(
+                "this client_submission_id was already used for another item", field="client_submission_id", code="reused_id"
+            ) from None
+        raise
+
+
+def _judgment_store(item_uuid, annotator: User, data, now: datetime) -> tuple[Judgment, bool]:
     with transaction.atomic():
         assignment = _own_assignment(item_uuid, annotator)
         if assignment.status == SUBMITTED:
@@ -438,10 +468,6 @@ def judgment_submit(*, item_uuid, annotator: User, data, now: datetime | None = 
             criteria=rubric_criteria(campaign.rubric_version),
             min_listened=campaign.min_listened_fraction,
         )
-        if Judgment.objects.filter(annotator=annotator, client_submission_id=clean["client_submission_id"]).exists():
-            raise AnnotationConflict(
-                "this client_submission_id was already used for another item", field="client_submission_id", code="reused_id"
-            )
         completes = When(
             Q(is_gold=False, completed_at__isnull=True, judgment_count__gte=F("overlap") - 1), then=Value(now)
         )

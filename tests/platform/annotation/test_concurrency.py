@@ -8,10 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.models import Count
-from django.utils import timezone
-
 from auralign.annotation.models import Assignment, Item, Judgment
 from auralign.annotation.services import (
     AnnotationConflict,
@@ -21,6 +17,10 @@ from auralign.annotation.services import (
     lease_heartbeat,
     leases_expire,
 )
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
 from tests.factories import judgment_payload, make_campaign, make_items, make_user
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

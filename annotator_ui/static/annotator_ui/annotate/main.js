@@ -172,7 +172,7 @@ function renderTurns(turns) {
         { class: `turn role-${t.role}${i === lastUser ? " answered" : ""}` },
         el("span", { class: "role", text: i === lastUser ? `${t.role} · the replies answer this` : t.role }),
         el("p", { class: "turn-text", text: t.text }),
-        t.audio ? el("audio", { controls: true, preload: "none", src: t.audio.url, class: "turn-audio" }) : "",
+        t.audio ? el("audio", { controls: true, preload: "none", src: t.audio.url, class: "turn-audio", onerror: refreshAudio }) : "",
       ),
     ),
   );
@@ -471,8 +471,14 @@ function leaseLost() {
 }
 
 async function refreshAudio() {
+  // Audio URLs are short-lived: on a playback error fetch fresh ones, at most twice a minute.
   if (!task || task.refreshing) return;
+  if (Date.now() - (task.refreshedAt || 0) < 30_000) {
+    banner("The audio could not be loaded. Check your connection.", "warn", [["Retry", () => { task.refreshedAt = 0; refreshAudio(); }]]);
+    return;
+  }
   task.refreshing = true;
+  task.refreshedAt = Date.now();
   try {
     const urls = await api.audio(task.item);
     for (const [id, url] of Object.entries(urls.candidates)) if (url) task.cards.get(id)?.player?.reload(url);
