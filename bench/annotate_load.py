@@ -9,7 +9,9 @@ Prints judgments/s, p50 and p99 latency of "next" and of "submit", and the invar
 lost (acknowledged judgments missing from the database), duplicated (an item twice for one
 annotator, or a submission id stored twice) and over-assigned (an item with more counted
 judgments or slots than its overlap, or whose slot count disagrees with its leases and
-judgments). The last line is one JSON object with every figure. Measures; asserts nothing.
+judgments), and the server CPU (gunicorn workers + PostgreSQL backends) spent per judgment,
+which bounds the throughput the machine could carry whatever else runs on it. The last line is
+one JSON object with every figure. Measures; asserts nothing. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -251,7 +253,7 @@ async def annotator(client, token: str, campaign: str, criteria: list[str], unti
             out["errors"].append(f"submit {response.status_code}: {response.text[:200]}")
 
 
-async def run_load(port: int, seeded: dict, seconds: float, criteria: list[str]) -> tuple[dict, float]:
+async def run_load(port: int, seeded: dict, seconds: float, criteria: list[str], on_start) -> tuple[dict, float]:
     import httpx
 
     out = {"next": [], "submit": [], "acked": [], "errors": []}
@@ -261,11 +263,43 @@ async def run_load(port: int, seeded: dict, seconds: float, criteria: list[str])
             await asyncio.gather(
                 *(client.get("/api/v1/me", headers={"Authorization": f"Token {t}"}) for t in seeded["tokens"])
             )
+        on_start()
         start = time.perf_counter()
         until = start + seconds
         await asyncio.gather(*(annotator(client, t, seeded["campaign"], criteria, until, out) for t in seeded["tokens"]))
         elapsed = time.perf_counter() - start
     return out, elapsed
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_pids(gunicorn_pid: int, database_url: str) -> list[int]:
+    """The gunicorn workers and the PostgreSQL backends serving the bench database."""
+    import psycopg
+
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == gunicorn_pid:
+                workers.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    with psycopg.connect(database_url) as conn:
+        backends = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )]
+    return workers + backends
 
 
 def invariants(database_url: str, campaign_id: int, acked: list[str]) -> dict:
@@ -350,7 +384,15 @@ def main() -> None:
     try:
         print(f"load: {concurrency} annotators for {seconds:g} s against gunicorn "
               f"({args.workers} workers x {args.threads} threads)", file=sys.stderr)
-        out, elapsed = asyncio.run(run_load(port, seeded, seconds, criteria))
+        cpu = {}
+
+        def snapshot():
+            cpu["pids"] = server_pids(server.pid, args.database_url)
+            cpu["before"] = cpu_seconds(cpu["pids"])
+
+        out, elapsed = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot))
+        pids = sorted(set(cpu["pids"]) | set(server_pids(server.pid, args.database_url)))
+        server_cpu = cpu_seconds(pids) - cpu["before"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -369,6 +411,9 @@ def main() -> None:
         "next_p99_ms": round(1000 * quantile(out["next"], 0.99), 1),
         "submit_p50_ms": round(1000 * quantile(out["submit"], 0.50), 1),
         "submit_p99_ms": round(1000 * quantile(out["submit"], 0.99), 1),
+        "server_cpu_ms_per_judgment": round(1000 * server_cpu / max(1, len(out["acked"])), 1),
+        "cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "errors": len(out["errors"]),
         "lost": counts["lost"],
         "duplicated": counts["duplicated"],
@@ -381,6 +426,9 @@ def main() -> None:
     print(f"judgments/s      {figures['judgments_per_s']:>8}   ({figures['judgments']} in {figures['seconds']} s, {concurrency} annotators)")
     print(f"next   p50 / p99 {figures['next_p50_ms']:>8} / {figures['next_p99_ms']} ms")
     print(f"submit p50 / p99 {figures['submit_p50_ms']:>8} / {figures['submit_p99_ms']} ms")
+    print(f"server CPU       {figures['server_cpu_ms_per_judgment']} ms per judgment (gunicorn + PostgreSQL); "
+          f"{os.cpu_count()} cores would carry at most {os.cpu_count() * 1000 / max(0.1, figures['server_cpu_ms_per_judgment']):.0f}"
+          f" judgments/s; load average during the run {figures['load_average_1m']}")
     print(f"invariants       lost {figures['lost']}, duplicated {figures['duplicated']}, over-assigned {figures['over_assigned']}"
           f" ({figures['errors']} HTTP errors)")
     print(json.dumps(figures))

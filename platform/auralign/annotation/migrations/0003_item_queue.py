@@ -1,7 +1,8 @@
 """The assignment engine's queues: a random tiebreak per item and two partial indexes."""
 
-import auralign.annotation.models
 from django.db import migrations, models
+
+import auralign.annotation.models
 
 # Rows that existed before the field got one default value; give each its own random tiebreak.
 SHUFFLE = {
