@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("auralign.dialogues.api")),
     path("", include("auralign.campaigns.api")),
     path("", include("auralign.quality.api")),
+    path("", include("auralign.annotation.api")),
 ]

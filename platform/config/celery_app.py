@@ -53,6 +53,7 @@ def configure(app: Celery) -> None:
                 "schedule": float(settings.CELERY_BEAT_RECONCILE_SECONDS),
             },
             "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 300.0},
+            "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
         },
     )
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
