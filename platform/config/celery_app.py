@@ -52,7 +52,8 @@ def configure(app: Celery) -> None:
                 "task": "auralign.generation.reconcile",
                 "schedule": float(settings.CELERY_BEAT_RECONCILE_SECONDS),
             },
-            "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 300.0},
+            # Quality figures refresh within a minute of new judgments, off the submission hot path.
+            "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 60.0},
             "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
         },
     )
