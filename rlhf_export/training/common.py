@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import GgufConfig, get_linear_schedule_with_warmup
 
 from .losses import TIE_MODELS
 
@@ -30,11 +30,19 @@ class TrainConfig:
     snapshot: str = required("export snapshot: local folder or s3://bucket/exports/<uuid>/")
     out: str = required("output folder (metrics, plot, checkpoint/)")
     split: str = opt("train", "snapshot split to train on")
-    eval_split: str = opt("validation", "held-out split; if the snapshot lacks it, eval_fraction of items is held out")
+    eval_split: str = opt(
+        "validation", "held-out split; if the snapshot lacks it, eval_fraction of items is held out"
+    )
     eval_fraction: float = opt(0.1, "fraction of items held out when the snapshot has no eval_split")
-    ties: str = opt("davidson", f"tie model: {' | '.join(TIE_MODELS)} (drop = plain Bradley-Terry, ties skipped)")
-    margin_scale: float = opt(0.0, "preferred reply must win by margin_scale * margin (rubric score difference)")
-    use_weights: bool = opt(True, "weight examples by the export's per-example weight (annotator reliability x agreement)")
+    ties: str = opt(
+        "davidson", f"tie model: {' | '.join(TIE_MODELS)} (drop = plain Bradley-Terry, ties skipped)"
+    )
+    margin_scale: float = opt(
+        0.0, "preferred reply must win by margin_scale * margin (rubric score difference)"
+    )
+    use_weights: bool = opt(
+        True, "weight examples by the export's per-example weight (annotator reliability x agreement)"
+    )
     lr: float = opt(1e-5, "peak learning rate (AdamW)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
     max_grad_norm: float = opt(1.0, "clip the gradient norm to this (0: no clipping)")
@@ -71,6 +79,18 @@ class TrainConfig:
         return cls(**values)
 
 
+def load_kwargs(gguf_file: str = "") -> dict:
+    """from_pretrained arguments for training: float32 master weights; a GGUF file is unpacked into a
+    plain dense model (trainable, and saved as a normal safetensors folder)."""
+    if not gguf_file:
+        return {"dtype": torch.float32}
+    return {
+        "dtype": torch.float32,
+        "gguf_file": gguf_file,
+        "quantization_config": GgufConfig(dequantize=True),
+    }
+
+
 def make_accelerator(cfg: TrainConfig, kwargs_handlers=()) -> Accelerator:
     """One process per device under `accelerate launch`; bf16 autocast on CUDA, float32 on CPU."""
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
@@ -93,7 +113,19 @@ def make_optimizer(cfg: TrainConfig, params, n_examples: int, num_processes: int
     return optimizer, scheduler, steps
 
 
-def fit(cfg: TrainConfig, accelerator, model, loader, optimizer, scheduler, steps: int, step_fn, log, run_eval, desc: str):
+def fit(
+    cfg: TrainConfig,
+    accelerator,
+    model,
+    loader,
+    optimizer,
+    scheduler,
+    steps: int,
+    step_fn,
+    log,
+    run_eval,
+    desc: str,
+):
     """The training loop both trainers share.
 
     ``step_fn(model, batch) -> (loss, stats)``; stats may hold ``correct`` / ``pairs`` counts (summed
@@ -122,8 +154,16 @@ def fit(cfg: TrainConfig, accelerator, model, loader, optimizer, scheduler, step
             bar.update()
             if step % cfg.log_every == 0 or step == steps:
                 elapsed = time.perf_counter() - started
-                log.log({"split": "train", "step": step, **summarize(window), "lr": scheduler.get_last_lr()[0],
-                         "examples_per_s": seen / elapsed})
+                log.log(
+                    {
+                        "split": "train",
+                        "step": step,
+                        "total_steps": steps,
+                        **summarize(window),
+                        "lr": scheduler.get_last_lr()[0],
+                        "examples_per_s": seen / elapsed,
+                    }
+                )
                 window = []
             if cfg.eval_every and step % cfg.eval_every == 0 and step < steps and accelerator.is_main_process:
                 run_eval(step)

@@ -25,6 +25,7 @@ class Candidate:
     text: str
     audio_key: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    id: str = ""
 
 
 @dataclass
@@ -80,7 +81,12 @@ def judgment_from_listwise(row: dict, weights: dict[str, float]) -> Judgment:
     index = {cid: n for n, cid in enumerate(ranked)}
     tier_of = {cid: t for t, tier in enumerate(row["tiers"]) for cid in tier}
     candidates = [
-        Candidate(by_id[cid]["reply_text"] or "", by_id[cid].get("audio_key"), _scores(by_id[cid].get("scores")))
+        Candidate(
+            by_id[cid]["reply_text"] or "",
+            by_id[cid].get("audio_key"),
+            _scores(by_id[cid].get("scores")),
+            cid,
+        )
         for cid in ranked
     ]
     pairs = []
@@ -95,14 +101,23 @@ def judgment_from_listwise(row: dict, weights: dict[str, float]) -> Judgment:
 
 
 def judgment_from_pairwise(row: dict) -> Judgment:
-    chosen = Candidate(row["chosen"][-1]["content"], row.get("chosen_audio"), _scores(row.get("chosen_scores")))
-    rejected = Candidate(
-        row["rejected"][-1]["content"], row.get("rejected_audio"), _scores(row.get("rejected_scores"))
+    chosen, rejected = (
+        Candidate(
+            row[side][-1]["content"],
+            row.get(f"{side}_audio"),
+            _scores(row.get(f"{side}_scores")),
+            str(row.get(f"{side}_candidate") or ""),
+        )
+        for side in ("chosen", "rejected")
     )
     tie = bool(row.get("tie") or False)
     margin = 0.0 if tie else max(0.0, float(row.get("margin") or 0.0))
     return Judgment(
-        row["prompt"], _prompt_audio(row), [chosen, rejected], [Pair(0, 1, tie, margin)], _weight(row),
+        row["prompt"],
+        _prompt_audio(row),
+        [chosen, rejected],
+        [Pair(0, 1, tie, margin)],
+        _weight(row),
         str(row.get("item_id", "")),
     )
 
@@ -133,7 +148,9 @@ class Snapshot:
             raise FileNotFoundError(f"no manifest.json in snapshot folder {self.root}")
         self.manifest = json.loads(manifest_path.read_text())
         if self.manifest.get("schema_version") != 1:
-            raise ValueError(f"unsupported snapshot schema_version {self.manifest.get('schema_version')!r} (need 1)")
+            raise ValueError(
+                f"unsupported snapshot schema_version {self.manifest.get('schema_version')!r} (need 1)"
+            )
         self.kind = self.manifest.get("kind")
         if self.kind not in KINDS:
             raise ValueError(f"snapshot kind {self.kind!r} cannot be trained on; use one of {KINDS}")
@@ -223,6 +240,25 @@ def load_judgments(snapshot: Snapshot, split: str, eval_split: str, eval_fractio
     return train, held_out
 
 
+def candidate_rows(snapshot: Snapshot, split: str, with_audio: bool) -> list[dict]:
+    """Each distinct candidate of a split as a row to score: candidate_id, item_id, prompt,
+    reply_text and reply_audio (a local file, when ``with_audio`` and the candidate has audio)."""
+    rows = {}
+    for j in snapshot.judgments(split):
+        for c in j.candidates:
+            key = c.id or f"{j.item_id}:{c.text}"
+            if key not in rows:
+                audio = str(snapshot.audio_path(c.audio_key)) if with_audio and c.audio_key else None
+                rows[key] = {
+                    "candidate_id": c.id,
+                    "item_id": j.item_id,
+                    "prompt": j.prompt,
+                    "reply_text": c.text,
+                    "reply_audio": audio,
+                }
+    return list(rows.values())
+
+
 def load_audio(path: Path, sampling_rate: int, max_seconds: float) -> np.ndarray:
     """Mono float32 waveform at ``sampling_rate``, cut to ``max_seconds``."""
     import soundfile as sf
@@ -239,6 +275,8 @@ def load_audio(path: Path, sampling_rate: int, max_seconds: float) -> np.ndarray
 def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
     """Conversation as text: the tokenizer's chat template, or ``role: content`` lines without one."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
     text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
     return text + ("assistant: " if add_generation_prompt else "")

@@ -24,7 +24,17 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 from transformers import AutoModelForCausalLM, AutoModelForMultimodalLM, AutoProcessor, AutoTokenizer
 
-from .common import RunLog, TrainConfig, fit, make_accelerator, make_optimizer, opt, required, write_json
+from .common import (
+    RunLog,
+    TrainConfig,
+    fit,
+    load_kwargs,
+    make_accelerator,
+    make_optimizer,
+    opt,
+    required,
+    write_json,
+)
 from .data import Judgment, load_audio, load_judgments, open_snapshot, render
 from .losses import dpo_loss, dpo_rewards
 
@@ -36,7 +46,9 @@ class DPOConfig(TrainConfig):
     reference: str = opt("", "reference checkpoint folder (default: the policy's starting weights)")
     reference_gguf_file: str = opt("", "GGUF file name inside the reference folder")
     beta: float = opt(0.1, "DPO beta: strength of the KL tie to the reference")
-    tie_logit: float = opt(0.0, "fixed tie parameter: log(nu) for davidson, softplus^-1(log theta) for rao_kupper")
+    tie_logit: float = opt(
+        0.0, "fixed tie parameter: log(nu) for davidson, softplus^-1(log theta) for rao_kupper"
+    )
     lora: bool = opt(False, "train a LoRA adapter (peft) instead of all weights; merged before saving")
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA alpha")
@@ -80,8 +92,7 @@ def load_policy(path: str, gguf_file: str = ""):
     else:
         processor = AutoProcessor.from_pretrained(path)
     model_class = AutoModelForMultimodalLM if is_audio_processor(processor) else AutoModelForCausalLM
-    gguf = {"gguf_file": gguf_file} if gguf_file else {}
-    model = model_class.from_pretrained(path, dtype=torch.float32, **gguf)
+    model = model_class.from_pretrained(path, **load_kwargs(gguf_file))
     tokenizer = getattr(processor, "tokenizer", processor)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -105,7 +116,9 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
 def with_audio_parts(messages: list[dict], audio: list) -> list[dict]:
     """Messages that carry audio get content [audio part, text part] for the processor's chat template."""
     return [
-        {"role": m["role"], "content": [{"type": "audio"}, {"type": "text", "text": m["content"]}]} if a is not None else m
+        {"role": m["role"], "content": [{"type": "audio"}, {"type": "text", "text": m["content"]}]}
+        if a is not None
+        else m
         for m, a in zip(messages, audio, strict=True)
     ]
 
@@ -132,14 +145,23 @@ def tokenize_pair(processor, pair: PreferencePair, audio_max_seconds: float) -> 
         ]
     else:  # plain text rendering; completions end with EOS as in TRL's non-conversational format
         prompt_text = render(processor, prompt, add_generation_prompt=True)
-        texts = [prompt_text, prompt_text + pair.chosen + tokenizer.eos_token, prompt_text + pair.rejected + tokenizer.eos_token]
+        texts = [
+            prompt_text,
+            prompt_text + pair.chosen + tokenizer.eos_token,
+            prompt_text + pair.rejected + tokenizer.eos_token,
+        ]
     ids = []
     for text in texts:
         encoded = processor(text=text, add_special_tokens=False, return_tensors="pt", **audio_kwargs)
         ids.append(encoded["input_ids"][0].tolist())
         audio_inputs = {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask")}
     prompt_len = min(common_prefix_length(ids[0], ids[1]), common_prefix_length(ids[0], ids[2]))
-    return {"prompt": ids[0][:prompt_len], "chosen": ids[1][prompt_len:], "rejected": ids[2][prompt_len:], "audio": audio_inputs}
+    return {
+        "prompt": ids[0][:prompt_len],
+        "chosen": ids[1][prompt_len:],
+        "rejected": ids[2][prompt_len:],
+        "audio": audio_inputs,
+    }
 
 
 def collate(pairs: list[PreferencePair], processor, max_length: int, audio_max_seconds: float) -> dict:
@@ -175,9 +197,16 @@ def collate(pairs: list[PreferencePair], processor, max_length: int, audio_max_s
 
 def sequence_logps(model, batch) -> torch.Tensor:
     """Sum of the log-probabilities of each sequence's completion tokens."""
-    logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **batch["audio"]
-    ).logits[:, :-1].float()
+    logits = (
+        model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            use_cache=False,
+            **batch["audio"],
+        )
+        .logits[:, :-1]
+        .float()
+    )
     labels, mask = batch["input_ids"][:, 1:], batch["completion_mask"][:, 1:]
     token_logps = torch.gather(logits.log_softmax(-1), 2, labels.unsqueeze(-1)).squeeze(-1)
     return (token_logps * mask).sum(-1)
@@ -187,7 +216,9 @@ def pair_rewards(model, reference, batch, beta: float):
     """DPO implicit rewards (chosen, rejected) of the batch. ``reference`` is a frozen model, or for a
     LoRA policy the PeftModel itself, which is then evaluated with its adapter disabled."""
     logps = sequence_logps(model, batch)
-    adapter_off = reference.disable_adapter() if isinstance(reference, PeftModel) else contextlib.nullcontext()
+    adapter_off = (
+        reference.disable_adapter() if isinstance(reference, PeftModel) else contextlib.nullcontext()
+    )
     with torch.no_grad(), adapter_off:
         ref_logps = sequence_logps(reference, batch)
     return dpo_rewards(logps, ref_logps, beta).chunk(2)
@@ -196,14 +227,20 @@ def pair_rewards(model, reference, batch, beta: float):
 def batch_loss(chosen, rejected, batch, cfg: DPOConfig):
     weight = batch["weight"] if cfg.use_weights else torch.ones_like(batch["weight"])
     tie_logit = torch.tensor(cfg.tie_logit, device=chosen.device)
-    return dpo_loss(chosen, rejected, batch["tie"], batch["margin"], weight, tie_logit, cfg.ties, cfg.margin_scale)
+    return dpo_loss(
+        chosen, rejected, batch["tie"], batch["margin"], weight, tie_logit, cfg.ties, cfg.margin_scale
+    )
 
 
 def step_stats(chosen, rejected, tie) -> dict:
     """Reward accuracy counts on strict pairs and the mean reward margin, for the logs."""
     strict = ~tie
     d = (chosen - rejected).detach()
-    return {"correct": int((d[strict] > 0).sum()), "pairs": int(strict.sum()), "reward_margin": d.mean().item()}
+    return {
+        "correct": int((d[strict] > 0).sum()),
+        "pairs": int(strict.sum()),
+        "reward_margin": d.mean().item(),
+    }
 
 
 @torch.no_grad()
@@ -236,7 +273,9 @@ def train_dpo(cfg: DPOConfig, on_metrics=None) -> dict:
     set_seed(cfg.seed)
     out = Path(cfg.out)
     snapshot = open_snapshot(cfg.snapshot, cfg.cache_dir or None)
-    train_judgments, held_out_judgments = load_judgments(snapshot, cfg.split, cfg.eval_split, cfg.eval_fraction)
+    train_judgments, held_out_judgments = load_judgments(
+        snapshot, cfg.split, cfg.eval_split, cfg.eval_fraction
+    )
     model, processor = load_policy(cfg.policy, cfg.gguf_file)
     audio_path = snapshot.audio_path if is_audio_processor(processor) else None
     train = preference_pairs(train_judgments, cfg.ties, audio_path)
@@ -246,16 +285,27 @@ def train_dpo(cfg: DPOConfig, on_metrics=None) -> dict:
 
     reference = None  # LoRA without an explicit reference: the policy with its adapter disabled
     if cfg.reference or not cfg.lora:
-        reference, _ = load_policy(cfg.reference or cfg.policy, cfg.reference_gguf_file if cfg.reference else cfg.gguf_file)
+        reference, _ = load_policy(
+            cfg.reference or cfg.policy, cfg.reference_gguf_file if cfg.reference else cfg.gguf_file
+        )
         reference.requires_grad_(False).eval()
     if cfg.lora:
-        targets = cfg.lora_target if cfg.lora_target == "all-linear" else [t.strip() for t in cfg.lora_target.split(",")]
+        targets = (
+            cfg.lora_target
+            if cfg.lora_target == "all-linear"
+            else [t.strip() for t in cfg.lora_target.split(",")]
+        )
         model = get_peft_model(
-            model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets)
+            model,
+            LoraConfig(
+                r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets
+            ),
         )
 
     accelerator = make_accelerator(cfg)
-    make_batch = partial(collate, processor=processor, max_length=cfg.max_length, audio_max_seconds=cfg.audio_max_seconds)
+    make_batch = partial(
+        collate, processor=processor, max_length=cfg.max_length, audio_max_seconds=cfg.audio_max_seconds
+    )
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=make_batch)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer, scheduler, steps = make_optimizer(cfg, params, len(train), accelerator.num_processes)
@@ -294,7 +344,9 @@ def train_dpo(cfg: DPOConfig, on_metrics=None) -> dict:
             "eval_pairs": len(held_out),
             "eval": evaluation,
         }
-        save_policy(raw, processor, out / "checkpoint", {"train_config": dataclasses.asdict(cfg), "metrics": metrics})
+        save_policy(
+            raw, processor, out / "checkpoint", {"train_config": dataclasses.asdict(cfg), "metrics": metrics}
+        )
         write_json(out / "metrics.json", {**metrics, "config": dataclasses.asdict(cfg)})
         log.plot(out / "curves.png")
         result["metrics"] = metrics

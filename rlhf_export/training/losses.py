@@ -77,7 +77,9 @@ def dpo_rewards(policy_logps, ref_logps, beta: float):
     return beta * (policy_logps - ref_logps)
 
 
-def dpo_loss(chosen_rewards, rejected_rewards, tie, margin, weight, tie_logit, ties: str, margin_scale: float):
+def dpo_loss(
+    chosen_rewards, rejected_rewards, tie, margin, weight, tie_logit, ties: str, margin_scale: float
+):
     """DPO loss over a batch of pairs, with ties (DPO-RK / DPO-D), margins and per-example weights.
 
     With no ties, margin_scale 0 and unit weights this is exactly DPO's sigmoid loss.

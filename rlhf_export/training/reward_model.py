@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from . import storage
-from .common import write_json
+from .common import load_kwargs, write_json
 from .data import load_audio, render
 from .losses import decisive_win_prob
 
@@ -62,7 +62,10 @@ class RewardModel(nn.Module):
         self.audio_encoder, self.feature_extractor = audio_encoder, feature_extractor
         self.criteria, self.heads = criteria, ["overall"] + [c["key"] for c in criteria]
         self.settings = {
-            "pooling": pooling, "max_length": max_length, "audio_max_seconds": audio_max_seconds, "ties": ties,
+            "pooling": pooling,
+            "max_length": max_length,
+            "audio_max_seconds": audio_max_seconds,
+            "ties": ties,
         }
         tokenizer.padding_side, tokenizer.truncation_side = "right", "left"  # keep the reply, pool its end
         if tokenizer.pad_token is None:
@@ -97,7 +100,9 @@ class RewardModel(nn.Module):
     # ---- forward ------------------------------------------------------------------------------
     def forward(self, input_ids, attention_mask, has_audio=None, audio_inputs=None):
         """(N, heads) scores: column 0 is the overall reward, then one column per rubric criterion."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        ).last_hidden_state
         if self.settings["pooling"] == "last":  # right padding: the last real token of each row
             text = hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1) - 1]
         else:
@@ -120,7 +125,9 @@ class RewardModel(nn.Module):
             self.audio_encoder.save_pretrained(path / "audio_encoder")
             self.feature_extractor.save_pretrained(path / "audio_encoder")
         tensors = {"head.weight": self.head.weight, "head.bias": self.head.bias, "tie_logit": self.tie_logit}
-        save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, path / "heads.safetensors")
+        save_file(
+            {k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, path / "heads.safetensors"
+        )
         write_json(
             path / "reward_model.json",
             {"schema": SCHEMA, "heads": self.heads, "criteria": self.criteria, **self.settings, **extra},
@@ -137,9 +144,8 @@ def build_reward_model(
     **settings,
 ) -> RewardModel:
     """A fresh reward model: backbone from any HF checkpoint (or a GGUF file in a folder), optional audio encoder."""
-    gguf = {"gguf_file": gguf_file} if gguf_file else {}
-    backbone = AutoModel.from_pretrained(base_model, dtype=torch.float32, **gguf)
-    tokenizer = AutoTokenizer.from_pretrained(base_model, **gguf)
+    backbone = AutoModel.from_pretrained(base_model, **load_kwargs(gguf_file))
+    tokenizer = AutoTokenizer.from_pretrained(base_model, **({"gguf_file": gguf_file} if gguf_file else {}))
     encoder = extractor = None
     if audio_encoder:
         encoder = AutoModelForAudioClassification.from_pretrained(
@@ -181,7 +187,9 @@ def load_reward_model(path: str, device: str = "cpu") -> RewardModel:
 
 
 @torch.no_grad()
-def score_candidates(model: RewardModel, rows: list[dict], batch_size: int = 16, progress: bool = False) -> list[dict]:
+def score_candidates(
+    model: RewardModel, rows: list[dict], batch_size: int = 16, progress: bool = False
+) -> list[dict]:
     """Score candidate replies. Each row: ``prompt`` (list of {role, content}), ``reply_text``, and
     optionally ``reply_audio`` (path to the reply's audio file). Returns, per row,
     ``{"overall": float, "criteria": {criterion key: float}}``; higher is better."""
@@ -196,11 +204,18 @@ def score_candidates(model: RewardModel, rows: list[dict], batch_size: int = 16,
         )
         scores = model(**send_to_device(batch, device)).float().cpu()
         for row_scores in scores.tolist():
-            results.append({"overall": row_scores[0], "criteria": dict(zip(model.heads[1:], row_scores[1:], strict=True))})
+            results.append(
+                {
+                    "overall": row_scores[0],
+                    "criteria": dict(zip(model.heads[1:], row_scores[1:], strict=True)),
+                }
+            )
     return results
 
 
-def item_uncertainty(item_ids: list[str], overall: list[float], model: RewardModel) -> list[tuple[str, float]]:
+def item_uncertainty(
+    item_ids: list[str], overall: list[float], model: RewardModel
+) -> list[tuple[str, float]]:
     """Items by how unsure the RM is of their ranking, least certain first.
 
     Uncertainty of an item = 1 - |2p - 1| for its closest pair of candidates, where p is the model's
@@ -215,6 +230,8 @@ def item_uncertainty(item_ids: list[str], overall: list[float], model: RewardMod
             continue
         ordered = sorted(scores)
         gap = min(b - a for a, b in zip(ordered, ordered[1:], strict=False))
-        p = decisive_win_prob(torch.tensor(gap), model.tie_logit[0].detach().cpu(), model.settings["ties"]).item()
+        p = decisive_win_prob(
+            torch.tensor(gap), model.tie_logit[0].detach().cpu(), model.settings["ties"]
+        ).item()
         result.append((item, 1 - abs(2 * p - 1)))
     return sorted(result, key=lambda pair: -pair[1])

@@ -25,7 +25,9 @@ from .reward_model import RewardModel, build_reward_model
 class RMConfig(TrainConfig):
     base_model: str = required("text backbone: any Hugging Face checkpoint folder (AutoModel)")
     gguf_file: str = opt("", "GGUF file name inside base_model, when the backbone is a GGUF")
-    audio_encoder: str = opt("", "Whisper- or wav2vec2-family checkpoint to encode the reply audio (empty: text only)")
+    audio_encoder: str = opt(
+        "", "Whisper- or wav2vec2-family checkpoint to encode the reply audio (empty: text only)"
+    )
     audio_dim: int = opt(128, "size of the pooled audio embedding fused with the text one")
     pooling: str = opt("last", "text pooling: last (last real token) | mean")
     freeze_backbone: bool = opt(False, "train only the heads (and audio encoder): fast, low memory")
@@ -62,7 +64,9 @@ def collate(judgments: list[Judgment], model: RewardModel, audio_path, ties: str
     return {
         "inputs": model.encode(conversations, audio),
         "pairs": {
-            k: torch.tensor(v, dtype=torch.bool if k == "tie" else torch.float if k == "margin" else torch.long)
+            k: torch.tensor(
+                v, dtype=torch.bool if k == "tie" else torch.float if k == "margin" else torch.long
+            )
             for k, v in pairs.items()
         },
         "weight": torch.tensor(weights, dtype=torch.float),
@@ -86,7 +90,9 @@ def rm_loss(scores, batch, tie_logit, cfg: RMConfig):
         pairs = head_pairs(batch["pairs"], head)
         if head == 0 or len(pairs["win"]):
             losses.append(
-                ranking_loss(scores[:, head], pairs, n_groups, weight, tie_logit[head], cfg.ties, cfg.margin_scale)
+                ranking_loss(
+                    scores[:, head], pairs, n_groups, weight, tie_logit[head], cfg.ties, cfg.margin_scale
+                )
             )
     criteria = torch.stack(losses[1:]).mean() if len(losses) > 1 else torch.zeros((), device=scores.device)
     return losses[0] + cfg.criteria_weight * criteria
@@ -118,7 +124,9 @@ def calibration(p_win, bins: int = 10) -> dict:
         if mask.any():
             gap = (p[mask].mean() - y[mask].mean()).abs().item()
             ece += gap * mask.float().mean().item()
-            table.append({"p_mean": p[mask].mean().item(), "win_rate": y[mask].mean().item(), "count": int(mask.sum())})
+            table.append(
+                {"p_mean": p[mask].mean().item(), "win_rate": y[mask].mean().item(), "count": int(mask.sum())}
+            )
     return {"ece": ece, "brier": ((p - y) ** 2).mean().item(), "bins": table}
 
 
@@ -147,7 +155,10 @@ def evaluate(model: RewardModel, judgments: list[Judgment], make_batch, cfg: RMC
         "accuracy": (d[0] > 0).float().mean().item() if len(d[0]) else float("nan"),
         "pairs": len(d[0]),
         "criteria": {
-            model.heads[head]: {"accuracy": (v > 0).float().mean().item() if len(v) else float("nan"), "pairs": len(v)}
+            model.heads[head]: {
+                "accuracy": (v > 0).float().mean().item() if len(v) else float("nan"),
+                "pairs": len(v),
+            }
             for head, v in d.items()
             if head > 0
         },
@@ -179,8 +190,15 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
     train, held_out = load_judgments(snapshot, cfg.split, cfg.eval_split, cfg.eval_fraction)
     criteria = snapshot.criteria
     model = build_reward_model(
-        cfg.base_model, criteria, cfg.gguf_file, cfg.audio_encoder, cfg.audio_dim,
-        pooling=cfg.pooling, max_length=cfg.max_length, audio_max_seconds=cfg.audio_max_seconds, ties=cfg.ties,
+        cfg.base_model,
+        criteria,
+        cfg.gguf_file,
+        cfg.audio_encoder,
+        cfg.audio_dim,
+        pooling=cfg.pooling,
+        max_length=cfg.max_length,
+        audio_max_seconds=cfg.audio_max_seconds,
+        ties=cfg.ties,
     )
     if model.audio_encoder is not None:  # resolve (and fetch) every reply audio before training starts
         for judgment in train + held_out:
@@ -192,7 +210,9 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
     if model.audio_encoder is not None:
         model.audio_encoder.requires_grad_(not cfg.freeze_audio_encoder)
 
-    accelerator = make_accelerator(cfg, [DistributedDataParallelKwargs(find_unused_parameters=model.audio_encoder is not None)])
+    accelerator = make_accelerator(
+        cfg, [DistributedDataParallelKwargs(find_unused_parameters=model.audio_encoder is not None)]
+    )
     make_batch = partial(collate, model=model, audio_path=snapshot.audio_path, ties=cfg.ties)
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=make_batch)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -212,7 +232,9 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
         correct, pairs = strict_correct(scores.detach(), batch["pairs"])
         return rm_loss(scores, batch, raw.tie_logit.float(), cfg), {"correct": correct, "pairs": pairs}
 
-    run = fit(cfg, accelerator, model, loader, optimizer, scheduler, steps, step_fn, log, run_eval, "reward model")
+    run = fit(
+        cfg, accelerator, model, loader, optimizer, scheduler, steps, step_fn, log, run_eval, "reward model"
+    )
 
     result = {"out": str(out), "checkpoint": str(out / "checkpoint"), "metrics": {}}
     if accelerator.is_main_process:
@@ -227,7 +249,10 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
             "heads": raw.heads,
             "eval": evaluation,
         }
-        raw.save(out / "checkpoint", {"base_model": cfg.base_model, "train_config": dataclasses.asdict(cfg), "metrics": metrics})
+        raw.save(
+            out / "checkpoint",
+            {"base_model": cfg.base_model, "train_config": dataclasses.asdict(cfg), "metrics": metrics},
+        )
         write_json(out / "metrics.json", {**metrics, "config": dataclasses.asdict(cfg)})
         log.plot(out / "curves.png")
         result["metrics"] = metrics

@@ -45,9 +45,15 @@ def train_tokenizer(extra_special: tuple[str, ...] = ()):
 
 def text_config(tokenizer, seed: int = 0) -> dict:
     return dict(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
 
 
@@ -70,9 +76,20 @@ def tiny_whisper(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = WhisperConfig(
-        vocab_size=64, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
-        max_source_positions=50, max_target_positions=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        vocab_size=64,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        num_mel_bins=80,
+        max_source_positions=50,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
         decoder_start_token_id=1,
     )
     WhisperForConditionalGeneration(config).save_pretrained(folder)
@@ -91,12 +108,19 @@ def tiny_qwen2_audio(folder: Path, seed: int = 0) -> Path:
     )
 
     tokenizer = train_tokenizer(("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"))
-    processor = Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80, chunk_length=1), tokenizer=tokenizer)
+    processor = Qwen2AudioProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=80, chunk_length=1), tokenizer=tokenizer
+    )
     torch.manual_seed(seed)
     config = Qwen2AudioConfig(
         audio_config=dict(
-            model_type="qwen2_audio_encoder", d_model=32, encoder_layers=1, encoder_attention_heads=2,
-            encoder_ffn_dim=64, num_mel_bins=80, max_source_positions=50,
+            model_type="qwen2_audio_encoder",
+            d_model=32,
+            encoder_layers=1,
+            encoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            num_mel_bins=80,
+            max_source_positions=50,
         ),
         text_config=dict(model_type="qwen2", **text_config(tokenizer)),
         audio_token_id=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
@@ -127,8 +151,14 @@ def audio_key(wav: bytes) -> str:
     return f"audio/{digest[:2]}/{digest}.wav"
 
 
-def write_snapshot(root: Path, kind: str, splits: dict[str, list[dict]], audio: dict[str, bytes] | None = None,
-                   criteria=CRITERIA, fmt: str = "parquet") -> Path:
+def write_snapshot(
+    root: Path,
+    kind: str,
+    splits: dict[str, list[dict]],
+    audio: dict[str, bytes] | None = None,
+    criteria=CRITERIA,
+    fmt: str = "parquet",
+) -> Path:
     """A snapshot folder: manifest.json, one data file per split, audio/ files under their keys."""
     files = []
     for split, rows in splits.items():
@@ -139,17 +169,29 @@ def write_snapshot(root: Path, kind: str, splits: dict[str, list[dict]], audio: 
             pq.write_table(pa.Table.from_pylist(rows), path)
         else:
             path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        files.append({
-            "path": relative, "split": split, "format": fmt, "rows": len(rows), "bytes": path.stat().st_size,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        })
+        files.append(
+            {
+                "path": relative,
+                "split": split,
+                "format": fmt,
+                "rows": len(rows),
+                "bytes": path.stat().st_size,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        )
     for key, wav in (audio or {}).items():
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(wav)
     manifest = {
-        "schema_version": 1, "snapshot_id": "00000000-0000-0000-0000-000000000001", "kind": kind,
+        "schema_version": 1,
+        "snapshot_id": "00000000-0000-0000-0000-000000000001",
+        "kind": kind,
         "spec": {"campaigns": ["c1"], "filters": {}, "splits": {}},
-        "watermark": {"max_judgment_id": 1, "judgment_count": sum(len(r) for r in splits.values()), "judgments_sha256": ""},
+        "watermark": {
+            "max_judgment_id": 1,
+            "judgment_count": sum(len(r) for r in splits.values()),
+            "judgments_sha256": "",
+        },
         "rubrics": {"synthetic@1": {"criteria": criteria}},
         "files": files,
         "audio": {"key_field_suffix": "_audio", "resolve": "relative path under the snapshot"},
@@ -162,18 +204,36 @@ def scores(**values) -> list[dict]:
     return [{"criterion": k, "score": float(v)} for k, v in values.items()]
 
 
-def listwise_row(n: int, prompt: str, replies: list[dict], tiers: list[list[int]], weight: float = 1.0) -> dict:
+def listwise_row(
+    n: int, prompt: str, replies: list[dict], tiers: list[list[int]], weight: float = 1.0
+) -> dict:
     """One judgment; replies are dicts with text, audio (key or None) and scores."""
     candidates = [
-        {"candidate_id": f"c{n}-{i}", "policy_id": f"p{i}", "reply_text": r["text"], "reasoning": "",
-         "audio_key": r.get("audio"), "scores": r.get("scores", []), "flags": [], "listened": 1.0}
+        {
+            "candidate_id": f"c{n}-{i}",
+            "policy_id": f"p{i}",
+            "reply_text": r["text"],
+            "reasoning": "",
+            "audio_key": r.get("audio"),
+            "scores": r.get("scores", []),
+            "flags": [],
+            "listened": 1.0,
+        }
         for i, r in enumerate(replies)
     ]
     messages = [{"role": "user", "content": prompt}]
     return {
-        "dialogue_id": f"d{n}", "item_id": f"i{n}", "split": "", "rubric": "synthetic@1", "campaign_id": "c1",
-        "prompt": messages, "prompt_audio": [None], "candidates": candidates,
-        "tiers": [[f"c{n}-{i}" for i in tier] for tier in tiers], "weight": weight, "annotator": "ann-1",
+        "dialogue_id": f"d{n}",
+        "item_id": f"i{n}",
+        "split": "",
+        "rubric": "synthetic@1",
+        "campaign_id": "c1",
+        "prompt": messages,
+        "prompt_audio": [None],
+        "candidates": candidates,
+        "tiers": [[f"c{n}-{i}" for i in tier] for tier in tiers],
+        "weight": weight,
+        "annotator": "ann-1",
         "judgment_id": f"j{n}",
     }
 
@@ -194,7 +254,9 @@ def polite_judgments(n: int, seed: int, k: int = 3) -> list[dict]:
         for count in kinds:
             words = rng.choices(NEUTRAL, k=rng.randint(5, 9)) + rng.choices(KIND, k=count)
             rng.shuffle(words)
-            replies.append({"text": " ".join(words), "scores": scores(politeness=1 + count, fluency=rng.randint(1, 5))})
+            replies.append(
+                {"text": " ".join(words), "scores": scores(politeness=1 + count, fluency=rng.randint(1, 5))}
+            )
         rows.append(listwise_row(seed * 100000 + j, rng.choice(PROMPTS), replies, tiers_by(kinds)))
     return rows
 
@@ -225,18 +287,44 @@ def pairwise_rows(listwise: list[dict]) -> list[dict]:
         for a_index, a in enumerate(ranked):
             for b in ranked[a_index + 1 :]:
                 ca, cb = by_id[a], by_id[b]
-                rows.append({
-                    "dialogue_id": row["dialogue_id"], "item_id": row["item_id"], "split": row["split"],
-                    "rubric": row["rubric"], "campaign_id": row["campaign_id"], "prompt": row["prompt"],
-                    "prompt_audio": row["prompt_audio"],
-                    "chosen": [{"role": "assistant", "content": ca["reply_text"]}],
-                    "rejected": [{"role": "assistant", "content": cb["reply_text"]}],
-                    "margin": 0.0, "tie": tier_of[a] == tier_of[b], "weight": row["weight"],
-                    "chosen_reasoning": "", "rejected_reasoning": "",
-                    "chosen_audio": ca["audio_key"], "rejected_audio": cb["audio_key"],
-                    "chosen_scores": ca["scores"], "rejected_scores": cb["scores"],
-                    "chosen_policy": ca["policy_id"], "rejected_policy": cb["policy_id"],
-                    "chosen_candidate": a, "rejected_candidate": b, "annotator": row["annotator"],
-                    "judgment_id": row["judgment_id"],
-                })
+                rows.append(
+                    {
+                        "dialogue_id": row["dialogue_id"],
+                        "item_id": row["item_id"],
+                        "split": row["split"],
+                        "rubric": row["rubric"],
+                        "campaign_id": row["campaign_id"],
+                        "prompt": row["prompt"],
+                        "prompt_audio": row["prompt_audio"],
+                        "chosen": [{"role": "assistant", "content": ca["reply_text"]}],
+                        "rejected": [{"role": "assistant", "content": cb["reply_text"]}],
+                        "margin": 0.0,
+                        "tie": tier_of[a] == tier_of[b],
+                        "weight": row["weight"],
+                        "chosen_reasoning": "",
+                        "rejected_reasoning": "",
+                        "chosen_audio": ca["audio_key"],
+                        "rejected_audio": cb["audio_key"],
+                        "chosen_scores": ca["scores"],
+                        "rejected_scores": cb["scores"],
+                        "chosen_policy": ca["policy_id"],
+                        "rejected_policy": cb["policy_id"],
+                        "chosen_candidate": a,
+                        "rejected_candidate": b,
+                        "annotator": row["annotator"],
+                        "judgment_id": row["judgment_id"],
+                    }
+                )
+    return rows
+
+
+def spoken_prompt_rows(n: int, seed: int, audio: dict[str, bytes]) -> list[dict]:
+    """Pairwise rows whose user turn is spoken (audio key on the prompt message); the preferred
+    reply is the polite one. Fills ``audio`` with the WAV files by key."""
+    rng = random.Random(seed)
+    rows = []
+    for row in pairwise_rows(polite_judgments(n, seed, k=2)):
+        wav = tone(rng.uniform(0.1, 0.9), rng.uniform(200, 800))
+        audio[audio_key(wav)] = wav
+        rows.append({**row, "prompt_audio": [audio_key(wav)]})
     return rows
