@@ -6,7 +6,7 @@ Checkpoint folder (self-describing, loadable with :func:`load_reward_model`)::
     reward_model.json        schema, heads, rubric criteria, settings, training config
     backbone/                Hugging Face model + tokenizer (AutoModel / AutoTokenizer)
     audio_encoder/           Hugging Face audio model + feature extractor (only if audio-aware)
-    heads.safetensors        head.weight, head.bias, tie_logit
+    heads.safetensors        head.weight, tie_logit
 """
 
 import json
@@ -72,7 +72,8 @@ class RewardModel(nn.Module):
             tokenizer.pad_token = tokenizer.eos_token
         text_dim = backbone.config.get_text_config().hidden_size
         self.audio_dim = audio_encoder.config.num_labels if audio_encoder is not None else 0
-        self.head = nn.Linear(text_dim + self.audio_dim, len(self.heads))
+        # no bias: a shift shared by every reply cancels in every comparison, so it cannot be learned
+        self.head = nn.Linear(text_dim + self.audio_dim, len(self.heads), bias=False)
         self.tie_logit = nn.Parameter(torch.zeros(len(self.heads)))
 
     # ---- inputs -------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class RewardModel(nn.Module):
         if self.audio_encoder is not None:
             self.audio_encoder.save_pretrained(path / "audio_encoder")
             self.feature_extractor.save_pretrained(path / "audio_encoder")
-        tensors = {"head.weight": self.head.weight, "head.bias": self.head.bias, "tie_logit": self.tie_logit}
+        tensors = {"head.weight": self.head.weight, "tie_logit": self.tie_logit}
         save_file(
             {k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, path / "heads.safetensors"
         )
@@ -181,7 +182,6 @@ def load_reward_model(path: str, device: str = "cpu") -> RewardModel:
     heads = load_file(path / "heads.safetensors")
     with torch.no_grad():
         model.head.weight.copy_(heads["head.weight"])
-        model.head.bias.copy_(heads["head.bias"])
         model.tie_logit.copy_(heads["tie_logit"])
     return model.to(device).eval()
 
