@@ -62,17 +62,17 @@ def score_command(args) -> None:
     device = (
         "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
     )
-    model = load_reward_model(args.model, device)
-    if args.snapshot:
-        rows = candidate_rows(
-            open_snapshot(args.snapshot), args.split, with_audio=model.audio_encoder is not None
-        )
-    else:
+    if args.candidates:  # check the input before the (slow) model load
         with open(args.candidates) as f:
             rows = [json.loads(line) for line in f if line.strip()]
         missing = [n for n, r in enumerate(rows, 1) if "prompt" not in r or "reply_text" not in r]
         if missing:
             raise ValueError(f"candidate line(s) {missing[:5]} lack prompt or reply_text")
+    else:
+        snapshot = open_snapshot(args.snapshot)
+    model = load_reward_model(args.model, device)
+    if args.snapshot:
+        rows = candidate_rows(snapshot, args.split, with_audio=model.audio_encoder is not None)
     scores = score_candidates(model, rows, args.batch_size, progress=True)
     ranked = item_uncertainty([r.get("item_id", "") for r in rows], [s["overall"] for s in scores], model)
     uncertainty = dict(ranked)

@@ -28,16 +28,22 @@ def join(location: str, relative: str) -> str:
     return str(Path(location) / relative)
 
 
-@cache
 def client():
+    """A boto3 S3 client for the current environment (one per distinct setting)."""
+    names = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION")
+    return _client(*(os.environ.get(name) or None for name in names))
+
+
+@cache
+def _client(endpoint_url, access_key, secret_key, region):
     import boto3
 
     return boto3.client(
         "s3",
-        endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
-        aws_access_key_id=os.environ.get("S3_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=os.environ.get("S3_SECRET_ACCESS_KEY") or None,
-        region_name=os.environ.get("S3_REGION") or "us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region or "us-east-1",
     )
 
 
