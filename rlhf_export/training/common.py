@@ -52,6 +52,7 @@ class TrainConfig:
     epochs: float = opt(1.0, "passes over the training data")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: no limit)")
     max_length: int = opt(1024, "max tokens per sequence")
+    num_workers: int = opt(0, "DataLoader worker processes (tokenizing, decoding audio) per training process")
     audio_max_seconds: float = opt(30.0, "audio is cut to this length")
     log_every: int = opt(10, "log train metrics every N optimizer steps")
     eval_every: int = opt(0, "evaluate every N optimizer steps (0: only at the end)")

@@ -9,6 +9,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
@@ -259,8 +260,9 @@ def candidate_rows(snapshot: Snapshot, split: str, with_audio: bool) -> list[dic
     return list(rows.values())
 
 
+@lru_cache(maxsize=1024)  # decoded once per run for small sets; bounded for large ones
 def load_audio(path: Path, sampling_rate: int, max_seconds: float) -> np.ndarray:
-    """Mono float32 waveform at ``sampling_rate``, cut to ``max_seconds``."""
+    """Mono float32 waveform at ``sampling_rate``, cut to ``max_seconds`` (treat as read-only)."""
     import soundfile as sf
     import torch
     import torchaudio

@@ -306,7 +306,9 @@ def train_dpo(cfg: DPOConfig, on_metrics=None) -> dict:
     make_batch = partial(
         collate, processor=processor, max_length=cfg.max_length, audio_max_seconds=cfg.audio_max_seconds
     )
-    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=make_batch)
+    loader = DataLoader(
+        train, batch_size=cfg.batch_size, shuffle=True, collate_fn=make_batch, num_workers=cfg.num_workers
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer, scheduler, steps = make_optimizer(cfg, params, len(train), accelerator.num_processes)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)

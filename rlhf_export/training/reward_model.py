@@ -77,20 +77,20 @@ class RewardModel(nn.Module):
         self.tie_logit = nn.Parameter(torch.zeros(len(self.heads)))
 
     # ---- inputs -------------------------------------------------------------------------------
-    def encode(self, conversations: list[list[dict]], audio: list[str | None]) -> dict:
-        """Conversations ending in the scored reply (+ that reply's audio file or None) -> model inputs."""
+    def tokenize(self, conversations: list[list[dict]]) -> list[list[int]]:
+        """Conversations ending in the scored reply -> token ids (the start is cut if too long)."""
         texts = [render(self.tokenizer, conversation) for conversation in conversations]
-        batch = dict(
-            self.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.settings["max_length"],
-                add_special_tokens=not getattr(self.tokenizer, "chat_template", None),
-                return_tensors="pt",
-            )
-        )
-        batch = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.settings["max_length"],
+            add_special_tokens=not getattr(self.tokenizer, "chat_template", None),
+        )["input_ids"]
+
+    def inputs(self, token_ids: list[list[int]], audio: list[str | None]) -> dict:
+        """Token ids (+ each reply's audio file or None) -> padded model inputs."""
+        padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
+        batch = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}
         if self.audio_encoder is not None:
             rate, limit = self.feature_extractor.sampling_rate, self.settings["audio_max_seconds"]
             waves = [load_audio(Path(path), rate, limit) for path in audio if path is not None]
@@ -198,8 +198,10 @@ def score_candidates(
     results = []
     for start in tqdm(range(0, len(rows), batch_size), desc="scoring", disable=not progress):
         chunk = rows[start : start + batch_size]
-        batch = model.encode(
-            [r["prompt"] + [{"role": "assistant", "content": r["reply_text"]}] for r in chunk],
+        batch = model.inputs(
+            model.tokenize(
+                [r["prompt"] + [{"role": "assistant", "content": r["reply_text"]}] for r in chunk]
+            ),
             [r.get("reply_audio") for r in chunk],
         )
         scores = model(**send_to_device(batch, device)).float().cpu()

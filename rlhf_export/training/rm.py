@@ -39,14 +39,25 @@ class RMConfig(TrainConfig):
 # ---- data -------------------------------------------------------------------------------------
 
 
-def collate(judgments: list[Judgment], model: RewardModel, audio_path, ties: str) -> dict:
+def tokenized(model: RewardModel, judgments: list[Judgment]) -> list[tuple[Judgment, list[list[int]]]]:
+    """Each judgment with its candidates' token ids, rendered and tokenized once before training."""
+    conversations = [
+        j.prompt + [{"role": "assistant", "content": c.text}] for j in judgments for c in j.candidates
+    ]
+    ids = iter(model.tokenize(conversations))
+    return [(j, [next(ids) for _ in j.candidates]) for j in judgments]
+
+
+def collate(
+    examples: list[tuple[Judgment, list[list[int]]]], model: RewardModel, audio_path, ties: str
+) -> dict:
     """Judgments -> all their candidates as one flat batch, plus the pairs of every head."""
-    conversations, audio, weights = [], [], []
+    token_ids, audio, weights = [], [], []
     pairs = {"win": [], "lose": [], "tie": [], "margin": [], "group": [], "head": []}
     offset = 0
-    for g, judgment in enumerate(judgments):
+    for g, (judgment, ids) in enumerate(examples):
+        token_ids += ids
         for c in judgment.candidates:
-            conversations.append(judgment.prompt + [{"role": "assistant", "content": c.text}])
             audio.append(audio_path(c.audio_key) if c.audio_key and model.audio_encoder is not None else None)
         head_pairs = [judgment.pairs] + [score_pairs(judgment.candidates, key) for key in model.heads[1:]]
         for head, head_pair_list in enumerate(head_pairs):
@@ -62,7 +73,7 @@ def collate(judgments: list[Judgment], model: RewardModel, audio_path, ties: str
         offset += len(judgment.candidates)
         weights.append(judgment.weight)
     return {
-        "inputs": model.encode(conversations, audio),
+        "inputs": model.inputs(token_ids, audio),
         "pairs": {
             k: torch.tensor(
                 v, dtype=torch.bool if k == "tie" else torch.float if k == "margin" else torch.long
@@ -131,13 +142,15 @@ def calibration(p_win, bins: int = 10) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model: RewardModel, judgments: list[Judgment], make_batch, cfg: RMConfig, device) -> dict:
-    """Held-out loss, pairwise accuracy (overall and per criterion) and calibration of the overall head."""
+def evaluate(model: RewardModel, examples: list, make_batch, cfg: RMConfig, device) -> dict:
+    """Held-out loss, pairwise accuracy (overall and per criterion) and calibration of the overall head.
+
+    ``examples`` are (judgment, token ids) as from :func:`tokenized`."""
     model.eval()
     diffs = {head: [] for head in range(len(model.heads))}
     p_win, losses, sizes = [], [], []
-    for start in range(0, len(judgments), cfg.batch_size):
-        batch = send_to_device(make_batch(judgments[start : start + cfg.batch_size]), device)
+    for start in range(0, len(examples), cfg.batch_size):
+        batch = send_to_device(make_batch(examples[start : start + cfg.batch_size]), device)
         scores = model(**batch["inputs"]).float()
         losses.append(rm_loss(scores, batch, model.tie_logit.float(), cfg).item())
         sizes.append(len(batch["weight"]))
@@ -214,7 +227,14 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
         cfg, [DistributedDataParallelKwargs(find_unused_parameters=model.audio_encoder is not None)]
     )
     make_batch = partial(collate, model=model, audio_path=snapshot.audio_path, ties=cfg.ties)
-    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=make_batch)
+    train_examples, held_out_examples = tokenized(model, train), tokenized(model, held_out)
+    loader = DataLoader(
+        train_examples,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        collate_fn=make_batch,
+        num_workers=cfg.num_workers,
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer, scheduler, steps = make_optimizer(cfg, params, len(train), accelerator.num_processes)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -222,7 +242,7 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
     log = RunLog(out, on_metrics, enabled=accelerator.is_main_process)
 
     def run_eval(step: int) -> dict:
-        result = evaluate(raw, held_out, make_batch, cfg, accelerator.device) if held_out else {}
+        result = evaluate(raw, held_out_examples, make_batch, cfg, accelerator.device) if held_out else {}
         if result:
             log.log(flat_eval(step, result))
         return result

@@ -1,10 +1,21 @@
 """Tiny models and synthetic snapshots, built once per test session into temporary folders."""
 
 import pytest
+import torch
 
 from rlhf_export.training.rm import RMConfig, train_reward_model
 
 from . import factory
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny models gain nothing from intra-op threads, and on a busy 2-core machine
+    oversubscribed threads make them many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

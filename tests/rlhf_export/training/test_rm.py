@@ -12,7 +12,7 @@ from rlhf_export.training.reward_model import (
     load_reward_model,
     score_candidates,
 )
-from rlhf_export.training.rm import collate, evaluate, rm_loss, train_reward_model
+from rlhf_export.training.rm import collate, evaluate, rm_loss, tokenized, train_reward_model
 
 from . import factory
 from .conftest import fast_rm_config
@@ -52,7 +52,7 @@ def test_reloaded_checkpoint_scores_like_the_trained_model(trained_rm, polite_sn
     cfg = fast_rm_config(snapshot="", base_model="", out="")
     held_out = open_snapshot(str(polite_snapshot)).judgments("validation")
     make_batch = partial(collate, model=model, audio_path=None, ties=cfg.ties)
-    evaluation = evaluate(model, held_out, make_batch, cfg, "cpu")
+    evaluation = evaluate(model, tokenized(model, held_out), make_batch, cfg, "cpu")
     # the loss the in-memory model had at the end of training, recomputed by the reloaded one
     assert evaluation["loss"] == pytest.approx(trained_rm["metrics"]["eval"]["loss"], abs=1e-5)
 
@@ -116,7 +116,7 @@ def test_every_trainable_parameter_changes_after_one_step(
     # and one comparing a reply with audio to one without (else the audio embedding's offset cancels)
     judgments = snapshot.judgments("train")[:4] + open_snapshot(str(polite_snapshot)).judgments("train")[:4]
     judgments[0].candidates[1].audio_key = None
-    batch = collate(judgments, model, snapshot.audio_path, "davidson")
+    batch = collate(tokenized(model, judgments), model, snapshot.audio_path, "davidson")
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     rm_loss(

@@ -12,6 +12,7 @@ from rlhf_export.training import tasks
 from rlhf_export.training.tasks import run_job, run_training
 from tests import services
 
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # as the in-process tests (conftest.one_torch_thread)
 FAST = {"lr": 3e-3, "epochs": 1, "batch_size": 16, "log_every": 1, "device": "cpu"}
 
 
@@ -150,7 +151,9 @@ def test_celery_worker_runs_the_train_task_and_reports_progress(
     from celery import Celery
 
     queue = f"train-test-{uuid.uuid4().hex[:8]}"
-    env = services.django_free_env({"CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url})
+    env = services.django_free_env(
+        {"CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url, **ONE_THREAD}
+    )
     worker = services.start_celery_worker(
         app="tests.rlhf_export.training.celery_app", queues=queue, env=env, logfile=tmp_path / "worker.log"
     )
