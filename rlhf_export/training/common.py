@@ -57,7 +57,7 @@ class TrainConfig:
     log_every: int = opt(10, "log train metrics every N optimizer steps")
     eval_every: int = opt(0, "evaluate every N optimizer steps (0: only at the end)")
     seed: int = opt(0, "random seed")
-    device: str = opt("auto", "auto | cpu | cuda (auto: cuda if available; bf16 autocast on cuda)")
+    device: str = opt("auto", "auto, cpu or cuda (auto: cuda if available; bf16 autocast on cuda)")
     cache_dir: str = opt("", "where s3:// snapshots are downloaded (default: the temp folder)")
 
     def validate(self):

@@ -29,7 +29,7 @@ class RMConfig(TrainConfig):
         "", "Whisper- or wav2vec2-family checkpoint to encode the reply audio (empty: text only)"
     )
     audio_dim: int = opt(128, "size of the pooled audio embedding fused with the text one")
-    pooling: str = opt("last", "text pooling: last (last real token) | mean")
+    pooling: str = opt("last", "text pooling: last (last real token) or mean")
     freeze_backbone: bool = opt(False, "train only the heads (and audio encoder): fast, low memory")
     freeze_audio_encoder: bool = opt(False, "keep the audio encoder's weights fixed")
     criteria_weight: float = opt(1.0, "weight of the mean per-criterion loss next to the overall loss")
