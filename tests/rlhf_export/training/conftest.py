@@ -35,6 +35,12 @@ def tiny_lm_other(tmp_models):
 
 
 @pytest.fixture(scope="session")
+def tiny_gguf(tmp_models):
+    """A folder holding tiny.gguf (a llama model with its tokenizer), like the demo's GGUF policy."""
+    return factory.tiny_gguf(tmp_models / "gguf")
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper(tmp_models):
     return factory.tiny_whisper(tmp_models / "whisper")
 

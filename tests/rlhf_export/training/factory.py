@@ -328,3 +328,57 @@ def spoken_prompt_rows(n: int, seed: int, audio: dict[str, bytes]) -> list[dict]
         audio[audio_key(wav)] = wav
         rows.append({**row, "prompt_audio": [audio_key(wav)]})
     return rows
+
+
+def tiny_gguf(folder: Path, file_name: str = "tiny.gguf") -> Path:
+    """A llama-architecture GGUF file (float32 weights, BPE tokenizer and chat template inside),
+    like the demo's SmolLM2 GGUF but tiny: for the folder + gguf_file loading path."""
+    import gguf
+
+    tokenizer = train_tokenizer()
+    bpe = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    tokens = [token for token, _ in sorted(bpe["vocab"].items(), key=lambda item: item[1])]
+    hidden, layers, heads, kv_heads, ffn = 64, 2, 4, 2, 128
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(folder / file_name), "llama")
+    writer.add_context_length(512)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * len(tokens))
+    writer.add_token_merges([" ".join(merge) for merge in bpe["merges"]])
+    writer.add_bos_token_id(tokenizer.convert_tokens_to_ids("<|im_start|>"))
+    writer.add_eos_token_id(tokenizer.eos_token_id)
+    writer.add_pad_token_id(tokenizer.pad_token_id)
+    writer.add_chat_template(CHATML)
+    rng = np.random.default_rng(0)
+
+    def add(name: str, *shape: int, ones: bool = False):
+        values = np.ones(shape) if ones else rng.standard_normal(shape) * 0.02
+        writer.add_tensor(name, values.astype(np.float32))
+
+    add("token_embd.weight", len(tokens), hidden)
+    for i in range(layers):
+        add(f"blk.{i}.attn_q.weight", hidden, hidden)
+        add(f"blk.{i}.attn_k.weight", kv_heads * hidden // heads, hidden)
+        add(f"blk.{i}.attn_v.weight", kv_heads * hidden // heads, hidden)
+        add(f"blk.{i}.attn_output.weight", hidden, hidden)
+        add(f"blk.{i}.ffn_gate.weight", ffn, hidden)
+        add(f"blk.{i}.ffn_up.weight", ffn, hidden)
+        add(f"blk.{i}.ffn_down.weight", hidden, ffn)
+        add(f"blk.{i}.attn_norm.weight", hidden, ones=True)
+        add(f"blk.{i}.ffn_norm.weight", hidden, ones=True)
+    add("output_norm.weight", hidden, ones=True)
+    add("output.weight", len(tokens), hidden)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return folder

@@ -159,3 +159,28 @@ def test_audio_in_dpo_run_saves_a_policy_its_processor_loads(tiny_audio_lm, spok
     model = AutoModelForMultimodalLM.from_pretrained(result["checkpoint"])
     assert type(model).__name__ == "Qwen2AudioForConditionalGeneration"
     assert AutoProcessor.from_pretrained(result["checkpoint"]).feature_extractor is not None
+
+
+def test_gguf_policy_trains_and_is_saved_as_a_plain_safetensors_folder(
+    tiny_gguf, pairwise_snapshot, tmp_path
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = dpo_config(
+        snapshot=str(pairwise_snapshot),
+        policy=str(tiny_gguf),
+        gguf_file="tiny.gguf",
+        out=str(tmp_path),
+        lora=True,
+        max_steps=2,
+    )
+    checkpoint = Path(train_dpo(cfg)["checkpoint"])
+    assert (checkpoint / "model.safetensors").is_file()
+    assert not list(checkpoint.glob("*.gguf"))
+    assert "quantization_config" not in json.loads((checkpoint / "config.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)  # no gguf_file: a normal folder
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith(
+        "<|im_start|>"
+    )

@@ -141,3 +141,17 @@ def test_audio_reward_model_scores_the_louder_reply_higher(trained_audio_rm, tmp
         )
     quiet, loud = score_candidates(model, rows)
     assert loud["overall"] > quiet["overall"]
+
+
+def test_reward_model_backbone_can_be_a_gguf_file(tiny_gguf, pairwise_snapshot, tmp_path):
+    cfg = fast_rm_config(
+        snapshot=str(pairwise_snapshot),
+        base_model=str(tiny_gguf),
+        gguf_file="tiny.gguf",
+        out=str(tmp_path),
+        max_steps=2,
+    )
+    model = load_reward_model(train_reward_model(cfg)["checkpoint"])
+    assert type(model.backbone).__name__ == "LlamaModel"
+    rows = [{"prompt": [{"role": "user", "content": "hi"}], "reply_text": "the cat"}]
+    assert set(score_candidates(model, rows)[0]) == {"overall", "criteria"}
