@@ -87,10 +87,14 @@ class RewardModel(nn.Module):
             add_special_tokens=not getattr(self.tokenizer, "chat_template", None),
         )["input_ids"]
 
-    def inputs(self, token_ids: list[list[int]], audio: list[str | None]) -> dict:
-        """Token ids (+ each reply's audio file or None) -> padded model inputs."""
-        padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
-        batch = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}
+    def inputs(self, texts, audio: list[str | None]) -> dict:
+        """Candidates' token ids (or, with a frozen backbone, their cached text vectors as one
+        tensor) and each reply's audio file or None -> model inputs."""
+        if isinstance(texts, torch.Tensor):
+            batch = {"text_features": texts}
+        else:
+            padded = self.tokenizer.pad({"input_ids": texts}, return_tensors="pt")
+            batch = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}
         if self.audio_encoder is not None:
             rate, limit = self.feature_extractor.sampling_rate, self.settings["audio_max_seconds"]
             waves = [load_audio(Path(path), rate, limit) for path in audio if path is not None]
@@ -99,16 +103,21 @@ class RewardModel(nn.Module):
         return batch
 
     # ---- forward ------------------------------------------------------------------------------
-    def forward(self, input_ids, attention_mask, has_audio=None, audio_inputs=None):
-        """(N, heads) scores: column 0 is the overall reward, then one column per rubric criterion."""
+    def embed_text(self, input_ids, attention_mask):
+        """The pooled text vector of each row."""
         hidden = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, use_cache=False
         ).last_hidden_state
         if self.settings["pooling"] == "last":  # right padding: the last real token of each row
-            text = hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1) - 1]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            text = (hidden * mask).sum(1) / mask.sum(1)
+            return hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1) - 1]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1)
+
+    def forward(
+        self, input_ids=None, attention_mask=None, text_features=None, has_audio=None, audio_inputs=None
+    ):
+        """(N, heads) scores: column 0 is the overall reward, then one column per rubric criterion."""
+        text = text_features if text_features is not None else self.embed_text(input_ids, attention_mask)
         features = [text]
         if self.audio_encoder is not None:
             audio = torch.zeros(len(text), self.audio_dim, device=text.device, dtype=text.dtype)

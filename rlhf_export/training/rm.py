@@ -30,7 +30,9 @@ class RMConfig(TrainConfig):
     )
     audio_dim: int = opt(128, "size of the pooled audio embedding fused with the text one")
     pooling: str = opt("last", "text pooling: last (last real token) or mean")
-    freeze_backbone: bool = opt(False, "train only the heads (and audio encoder): fast, low memory")
+    freeze_backbone: bool = opt(
+        False, "train only the heads (and audio encoder): fast, low memory; text vectors computed once"
+    )
     freeze_audio_encoder: bool = opt(False, "keep the audio encoder's weights fixed")
     criteria_weight: float = opt(1.0, "weight of the mean per-criterion loss next to the overall loss")
     lr: float = opt(2e-5, "peak learning rate (AdamW)")
@@ -48,15 +50,33 @@ def tokenized(model: RewardModel, judgments: list[Judgment]) -> list[tuple[Judgm
     return [(j, [next(ids) for _ in j.candidates]) for j in judgments]
 
 
-def collate(
-    examples: list[tuple[Judgment, list[list[int]]]], model: RewardModel, audio_path, ties: str
-) -> dict:
-    """Judgments -> all their candidates as one flat batch, plus the pairs of every head."""
-    token_ids, audio, weights = [], [], []
+@torch.no_grad()
+def with_cached_text(model: RewardModel, examples: list, batch_size: int, device) -> list:
+    """Frozen backbone: replace each judgment's token ids by its candidates' pooled text vectors,
+    computed once here (eval mode) instead of in every epoch."""
+    model.backbone.eval()
+    cached = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        batch = model.inputs([ids for _, candidate_ids in chunk for ids in candidate_ids], [])
+        vectors = (
+            model.embed_text(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
+        )
+        sizes = [len(judgment.candidates) for judgment, _ in chunk]
+        cached += [(judgment, v) for (judgment, _), v in zip(chunk, vectors.split(sizes), strict=True)]
+    return cached
+
+
+def collate(examples: list, model: RewardModel, audio_path, ties: str) -> dict:
+    """Judgments -> all their candidates as one flat batch, plus the pairs of every head.
+
+    ``examples`` are (judgment, token ids per candidate) from :func:`tokenized`, or (judgment,
+    text vectors) from :func:`with_cached_text`."""
+    texts, audio, weights = [], [], []
     pairs = {"win": [], "lose": [], "tie": [], "margin": [], "group": [], "head": []}
     offset = 0
-    for g, (judgment, ids) in enumerate(examples):
-        token_ids += ids
+    for g, (judgment, text) in enumerate(examples):
+        texts += list(text)
         for c in judgment.candidates:
             audio.append(audio_path(c.audio_key) if c.audio_key and model.audio_encoder is not None else None)
         head_pairs = [judgment.pairs] + [score_pairs(judgment.candidates, key) for key in model.heads[1:]]
@@ -73,7 +93,7 @@ def collate(
         offset += len(judgment.candidates)
         weights.append(judgment.weight)
     return {
-        "inputs": model.inputs(token_ids, audio),
+        "inputs": model.inputs(torch.stack(texts) if isinstance(texts[0], torch.Tensor) else texts, audio),
         "pairs": {
             k: torch.tensor(
                 v, dtype=torch.bool if k == "tie" else torch.float if k == "margin" else torch.long
@@ -228,6 +248,14 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
     )
     make_batch = partial(collate, model=model, audio_path=snapshot.audio_path, ties=cfg.ties)
     train_examples, held_out_examples = tokenized(model, train), tokenized(model, held_out)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer, scheduler, steps = make_optimizer(cfg, params, len(train), accelerator.num_processes)
+    if cfg.freeze_backbone:
+        with accelerator.autocast():
+            train_examples = with_cached_text(
+                model.to(accelerator.device), train_examples, cfg.batch_size, accelerator.device
+            )
+            held_out_examples = with_cached_text(model, held_out_examples, cfg.batch_size, accelerator.device)
     loader = DataLoader(
         train_examples,
         batch_size=cfg.batch_size,
@@ -235,8 +263,6 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
         collate_fn=make_batch,
         num_workers=cfg.num_workers,
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer, scheduler, steps = make_optimizer(cfg, params, len(train), accelerator.num_processes)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     raw = accelerator.unwrap_model(model)
     log = RunLog(out, on_metrics, enabled=accelerator.is_main_process)

@@ -1,4 +1,4 @@
-"""Tiny models and synthetic snapshots, built once per test session into temporary folders."""
+"""Tiny models and synthetic snapshots, built once per test package run into temporary folders."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from rlhf_export.training.rm import RMConfig, train_reward_model
 from . import factory
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def one_torch_thread():
     """The tiny models gain nothing from intra-op threads, and on a busy 2-core machine
     oversubscribed threads make them many times slower."""
@@ -18,39 +18,39 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tmp_models(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_lm(tmp_models):
     return factory.tiny_causal_lm(tmp_models / "lm", seed=0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_lm_other(tmp_models):
     """Same architecture and tokenizer, other random weights (a reference unlike the policy)."""
     return factory.tiny_causal_lm(tmp_models / "lm-other", seed=1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_gguf(tmp_models):
     """A folder holding tiny.gguf (a llama model with its tokenizer), like the demo's GGUF policy."""
     return factory.tiny_gguf(tmp_models / "gguf")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_whisper(tmp_models):
     return factory.tiny_whisper(tmp_models / "whisper")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_audio_lm(tmp_models):
     return factory.tiny_qwen2_audio(tmp_models / "qwen2-audio")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def polite_snapshot(tmp_path_factory):
     """Listwise: the ranking follows how many kind words a reply has (a hidden text property)."""
     splits = {
@@ -60,7 +60,7 @@ def polite_snapshot(tmp_path_factory):
     return factory.write_snapshot(tmp_path_factory.mktemp("polite"), "listwise", splits)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def loud_snapshot(tmp_path_factory):
     """Listwise with reply audio: the louder reply wins, the texts are random."""
     audio = {}
@@ -71,7 +71,7 @@ def loud_snapshot(tmp_path_factory):
     return factory.write_snapshot(tmp_path_factory.mktemp("loud"), "listwise", splits, audio)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pairwise_snapshot(tmp_path_factory):
     """Pairwise rows (with ties) of the polite task, as the export writes them."""
     splits = {
@@ -81,7 +81,7 @@ def pairwise_snapshot(tmp_path_factory):
     return factory.write_snapshot(tmp_path_factory.mktemp("pairwise"), "pairwise", splits)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spoken_snapshot(tmp_path_factory):
     """Pairwise rows whose user turn carries audio (for audio-in DPO)."""
     audio = {}
@@ -98,7 +98,7 @@ def fast_rm_config(**overrides) -> RMConfig:
     return RMConfig(**{**values, **overrides})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained_rm(tiny_lm, polite_snapshot, tmp_path_factory):
     """A reward model trained on the polite snapshot: its result dict."""
     out = tmp_path_factory.mktemp("rm-run")
@@ -107,7 +107,7 @@ def trained_rm(tiny_lm, polite_snapshot, tmp_path_factory):
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained_audio_rm(tiny_lm, tiny_whisper, loud_snapshot, tmp_path_factory):
     """An audio-aware reward model trained on the loud snapshot: its result dict."""
     out = tmp_path_factory.mktemp("audio-rm-run")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModel
 
 from rlhf_export.training.data import open_snapshot
 from rlhf_export.training.reward_model import (
@@ -155,3 +156,19 @@ def test_reward_model_backbone_can_be_a_gguf_file(tiny_gguf, pairwise_snapshot, 
     assert type(model.backbone).__name__ == "LlamaModel"
     rows = [{"prompt": [{"role": "user", "content": "hi"}], "reply_text": "the cat"}]
     assert set(score_candidates(model, rows)[0]) == {"overall", "criteria"}
+
+
+def test_frozen_backbone_run_caches_text_vectors_that_match_the_saved_model(
+    tiny_lm, polite_snapshot, tmp_path
+):
+    cfg = fast_rm_config(
+        snapshot=str(polite_snapshot), base_model=str(tiny_lm), out=str(tmp_path), freeze_backbone=True
+    )
+    result = train_reward_model(cfg)
+    model = load_reward_model(result["checkpoint"])
+    held_out = open_snapshot(str(polite_snapshot)).judgments("validation")
+    make_batch = partial(collate, model=model, audio_path=None, ties=cfg.ties)
+    evaluation = evaluate(model, tokenized(model, held_out), make_batch, cfg, "cpu")  # full forward, no cache
+    assert evaluation["loss"] == pytest.approx(result["metrics"]["eval"]["loss"], abs=1e-5)
+    base = AutoModel.from_pretrained(tiny_lm)
+    assert all(torch.equal(p, base.state_dict()[k]) for k, p in model.backbone.state_dict().items())
