@@ -126,7 +126,6 @@ def with_audio_parts(messages: list[dict], audio: list) -> list[dict]:
 def tokenize_pair(processor, pair: PreferencePair, audio_max_seconds: float) -> dict:
     """prompt / chosen / rejected token ids (TRL's split) and, for audio-in policies, the audio inputs."""
     tokenizer = getattr(processor, "tokenizer", processor)
-    reply = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
     audio_kwargs, audio_inputs = {}, {}
     prompt = pair.prompt
     if is_audio_processor(processor):
@@ -138,10 +137,9 @@ def tokenize_pair(processor, pair: PreferencePair, audio_max_seconds: float) -> 
         if waves:
             audio_kwargs = {"audio": waves, "sampling_rate": rate}
     if getattr(processor, "chat_template", None):
-        texts = [
-            render(processor, prompt, add_generation_prompt=True),
-            render(processor, prompt + reply(pair.chosen)),
-            render(processor, prompt + reply(pair.rejected)),
+        texts = [render(processor, prompt, add_generation_prompt=True)] + [
+            render(processor, prompt + [{"role": "assistant", "content": reply}])
+            for reply in (pair.chosen, pair.rejected)
         ]
     else:  # plain text rendering; completions end with EOS as in TRL's non-conversational format
         prompt_text = render(processor, prompt, add_generation_prompt=True)
