@@ -116,7 +116,9 @@ class RewardModel(nn.Module):
     def forward(
         self, input_ids=None, attention_mask=None, text_features=None, has_audio=None, audio_inputs=None
     ):
-        """(N, heads) scores: column 0 is the overall reward, then one column per rubric criterion."""
+        """(scores, tie_logit): (N, heads) scores, column 0 the overall reward, then one column per
+        rubric criterion; and each head's tie parameter (returned here so that distributed training
+        sees every parameter used inside forward)."""
         text = text_features if text_features is not None else self.embed_text(input_ids, attention_mask)
         features = [text]
         if self.audio_encoder is not None:
@@ -124,7 +126,7 @@ class RewardModel(nn.Module):
             if has_audio.any():
                 audio[has_audio] = self.audio_encoder(**audio_inputs).logits.to(text.dtype)
             features.append(audio)
-        return self.head(torch.cat(features, dim=-1))
+        return self.head(torch.cat(features, dim=-1)), self.tie_logit.clone()  # a graph node, not a bare leaf
 
     # ---- checkpoint ---------------------------------------------------------------------------
     def save(self, path: Path, extra: dict) -> Path:
@@ -213,7 +215,7 @@ def score_candidates(
             ),
             [r.get("reply_audio") for r in chunk],
         )
-        scores = model(**send_to_device(batch, device)).float().cpu()
+        scores = model(**send_to_device(batch, device))[0].float().cpu()
         for row_scores in scores.tolist():
             results.append(
                 {

@@ -112,7 +112,7 @@ def head_pairs(pairs: dict, head: int) -> dict:
 # ---- loss -------------------------------------------------------------------------------------
 
 
-def rm_loss(scores, batch, tie_logit, cfg: RMConfig):
+def rm_loss(scores, tie_logit, batch, cfg: RMConfig):
     """Overall ranking loss + criteria_weight * mean of the per-criterion losses (heads with pairs)."""
     n_groups = len(batch["weight"])
     weight = batch["weight"] if cfg.use_weights else torch.ones_like(batch["weight"])
@@ -171,8 +171,8 @@ def evaluate(model: RewardModel, examples: list, make_batch, cfg: RMConfig, devi
     p_win, losses, sizes = [], [], []
     for start in range(0, len(examples), cfg.batch_size):
         batch = send_to_device(make_batch(examples[start : start + cfg.batch_size]), device)
-        scores = model(**batch["inputs"]).float()
-        losses.append(rm_loss(scores, batch, model.tie_logit.float(), cfg).item())
+        scores, tie_logit = (x.float() for x in model(**batch["inputs"]))
+        losses.append(rm_loss(scores, tie_logit, batch, cfg).item())
         sizes.append(len(batch["weight"]))
         for head in diffs:
             pairs = head_pairs(batch["pairs"], head)
@@ -180,7 +180,7 @@ def evaluate(model: RewardModel, examples: list, make_batch, cfg: RMConfig, devi
             d = scores[pairs["win"][strict], head] - scores[pairs["lose"][strict], head]
             diffs[head].append(d.cpu())
             if head == 0:
-                p_win.append(decisive_win_prob(d, model.tie_logit[0].float(), cfg.ties).cpu())
+                p_win.append(decisive_win_prob(d, tie_logit[0], cfg.ties).cpu())
     model.train()
     d = {head: torch.cat(v) for head, v in diffs.items()}
     result = {
@@ -274,9 +274,9 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
         return result
 
     def step_fn(model, batch):
-        scores = model(**batch["inputs"]).float()
+        scores, tie_logit = (x.float() for x in model(**batch["inputs"]))
         correct, pairs = strict_correct(scores.detach(), batch["pairs"])
-        return rm_loss(scores, batch, raw.tie_logit.float(), cfg), {"correct": correct, "pairs": pairs}
+        return rm_loss(scores, tie_logit, batch, cfg), {"correct": correct, "pairs": pairs}
 
     run = fit(
         cfg, accelerator, model, loader, optimizer, scheduler, steps, step_fn, log, run_eval, "reward model"

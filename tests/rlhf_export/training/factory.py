@@ -97,6 +97,29 @@ def tiny_whisper(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_wav2vec2(folder: Path, seed: int = 0) -> Path:
+    """A wav2vec2 encoder (raw 16 kHz waveform in) and its feature extractor."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=10,
+    )
+    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(folder)
+    return folder
+
+
 def tiny_qwen2_audio(folder: Path, seed: int = 0) -> Path:
     """A Qwen2-Audio-style audio-in LLM with its processor (Whisper features + <|AUDIO|> tokenizer)."""
     import torch

@@ -108,6 +108,18 @@ def test_dpo_run_prefers_the_chosen_replies_on_held_out_pairs(tiny_lm, pairwise_
     )
 
 
+def test_gradient_accumulation_takes_one_optimizer_step_per_group_of_batches(
+    tiny_lm, pairwise_snapshot, tmp_path
+):
+    pairs = len(preference_pairs(open_snapshot(str(pairwise_snapshot)).judgments("train"), "davidson"))
+    cfg = dpo_config(
+        snapshot=str(pairwise_snapshot), policy=str(tiny_lm), out=str(tmp_path), batch_size=8, grad_accum=3
+    )
+    result = train_dpo(cfg)
+    assert result["metrics"]["steps"] == math.ceil(pairs / 8) // 3
+    assert result["metrics"]["train_pairs"] == pairs
+
+
 def test_lora_dpo_saves_a_merged_plain_hugging_face_folder(tiny_lm, pairwise_snapshot, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

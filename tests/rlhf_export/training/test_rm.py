@@ -120,9 +120,7 @@ def test_every_trainable_parameter_changes_after_one_step(
     batch = collate(tokenized(model, judgments), model, snapshot.audio_path, "davidson")
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    rm_loss(
-        model(**batch["inputs"]), batch, model.tie_logit, fast_rm_config(snapshot="", base_model="", out="")
-    ).backward()
+    rm_loss(*model(**batch["inputs"]), batch, fast_rm_config(snapshot="", base_model="", out="")).backward()
     optimizer.step()
     unchanged = [
         name for name, p in model.named_parameters() if p.requires_grad and torch.equal(p, before[name])
@@ -172,3 +170,26 @@ def test_frozen_backbone_run_caches_text_vectors_that_match_the_saved_model(
     assert evaluation["loss"] == pytest.approx(result["metrics"]["eval"]["loss"], abs=1e-5)
     base = AutoModel.from_pretrained(tiny_lm)
     assert all(torch.equal(p, base.state_dict()[k]) for k, p in model.backbone.state_dict().items())
+
+
+def test_wav2vec2_encoder_hears_the_reply_audio(tiny_lm, loud_snapshot, tmp_path):
+    encoder = factory.tiny_wav2vec2(tmp_path / "wav2vec2")
+    cfg = fast_rm_config(
+        snapshot=str(loud_snapshot),
+        base_model=str(tiny_lm),
+        out=str(tmp_path / "run"),
+        audio_encoder=str(encoder),
+        audio_dim=8,
+        max_steps=2,
+    )
+    model = load_reward_model(train_reward_model(cfg)["checkpoint"])
+    assert type(model.audio_encoder).__name__ == "Wav2Vec2ForSequenceClassification"
+    rows = []
+    for level in (0.05, 0.8):
+        path = tmp_path / f"{level}.wav"
+        path.write_bytes(factory.tone(level, 440.0))
+        rows.append(
+            {"prompt": [{"role": "user", "content": "hi"}], "reply_text": "the cat", "reply_audio": str(path)}
+        )
+    quiet, loud = score_candidates(model, rows)
+    assert quiet["overall"] != loud["overall"]  # same text: only the audio differs
