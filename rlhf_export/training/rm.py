@@ -268,9 +268,11 @@ def train_reward_model(cfg: RMConfig, on_metrics=None) -> dict:
     log = RunLog(out, on_metrics, enabled=accelerator.is_main_process)
 
     def run_eval(step: int) -> dict:
-        result = evaluate(raw, held_out_examples, make_batch, cfg, accelerator.device) if held_out else {}
-        if result:
-            log.log(flat_eval(step, result))
+        if not held_out:
+            return {}
+        with accelerator.autocast():
+            result = evaluate(raw, held_out_examples, make_batch, cfg, accelerator.device)
+        log.log(flat_eval(step, result))
         return result
 
     def step_fn(model, batch):
