@@ -26,7 +26,7 @@ LIVE_SYNC_SECONDS = 10.0
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="auralign.train.run", bind=True, acks_late=True, reject_on_worker_lost=True, queue="train")
+@shared_task(name="auralign.train.run", bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_training(self, job: dict) -> dict:
     def report(record: dict):
         if not self.request.called_directly:
