@@ -200,8 +200,11 @@ CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(
 
 # --- sampling (auralign.generation, docs/sampling.md) ----------------------------------------------
 GENERATION_GPU_QUEUE = os.environ.get("GENERATION_GPU_QUEUE", "gpu")  # a policy's config.queue overrides it
-GENERATION_INGEST_QUEUE = os.environ.get("GENERATION_INGEST_QUEUE", "cpu")
+GENERATION_INGEST_QUEUE = os.environ.get("GENERATION_INGEST_QUEUE", "cpu")  # dispatch and ingest
 GENERATION_JOB_DIALOGUES = int(os.environ.get("GENERATION_JOB_DIALOGUES", "8"))  # dialogues per GPU job
+# Jobs on the queues per campaign at once; more are sent as results come in. Keep it near 2x the
+# number of GPU workers so no job waits on a queue longer than GENERATION_DISPATCH_TIMEOUT_S.
+GENERATION_MAX_JOBS_IN_FLIGHT = int(os.environ.get("GENERATION_MAX_JOBS_IN_FLIGHT", "16"))
 # A dispatched task with no result after this long is re-dispatched by reconcile (its message was
 # lost or its worker died); after GENERATION_MAX_ATTEMPTS dispatches it is marked failed.
 GENERATION_DISPATCH_TIMEOUT_S = int(os.environ.get("GENERATION_DISPATCH_TIMEOUT_S", str(2 * 3600)))
