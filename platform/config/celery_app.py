@@ -44,5 +44,11 @@ def configure(app: Celery) -> None:
     app.conf.include = [m for m in ("worker.tasks", "rlhf_export.training.tasks") if importlib.util.find_spec(m)]
 
 
-app.on_after_configure.connect(lambda sender, **kw: configure(sender))
+@app.on_after_configure.connect
+def _on_after_configure(sender, **kwargs) -> None:
+    # A named module-level receiver: Celery's signals hold receivers weakly, so a lambda would be
+    # garbage collected before the signal fires and the app would silently keep Celery's defaults.
+    configure(sender)
+
+
 app.autodiscover_tasks()

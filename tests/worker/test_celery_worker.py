@@ -33,7 +33,7 @@ def test_a_celery_worker_process_on_redis_samples_a_job_into_s3(redis_url, s3_se
         {**s3_server.env(), "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url, "HF_HUB_OFFLINE": "1"}
     )
     proc = services.start_celery_worker(app="worker.app", queues=queue, env=env, logfile=tmp_path / "worker.log")
-    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.update(**celery_conf.common())
     try:
         job = make_job({"checkpoint": str(causal_lm)}, dialogues=2, samples=2)

@@ -46,7 +46,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     ]
     return {
         "campaign": str(campaign.uuid),
-        "status": campaign.status,
+        "status": Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk),
         "tasks": {"total": total, **by_status},
         "fraction_done": round(finished / total, 4) if total else 0.0,
         "samples": {"expected": sum(p["samples_expected"] for p in policies.values()), "done": candidates.count()},
