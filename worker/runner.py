@@ -16,7 +16,15 @@ from worker import schemas
 from worker.postprocess import finish_reply_audio
 from worker.reasoning import split_reasoning
 from worker.samplers import sampler_for
-from worker.samplers.base import Generation, GenerationParams, PolicyError, Prompt, SampleFailed, SampleSpec, Turn
+from worker.samplers.base import (
+    Generation,
+    GenerationParams,
+    PolicyError,
+    Prompt,
+    SampleFailed,
+    SampleSpec,
+    Turn,
+)
 from worker.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from worker.tts import speakable, speech_for
 

@@ -129,3 +129,8 @@ def test_smollm2_gguf_writes_a_reply():
     prompt = Prompt(turns=(Turn("user", "What colour is the sky on a clear day?"),))
     out = sampler.generate([prompt], [SampleSpec(0, 0, seed=1)], GenerationParams(temperature=0.0, max_new_tokens=20))
     assert "blue" in out[0].text.lower()
+
+
+def test_a_bad_batch_size_is_a_policy_error(causal_lm):
+    with pytest.raises(PolicyError, match="batch_size must be a positive integer"):
+        HFSampler({"checkpoint": str(causal_lm), "batch_size": "lots"})

@@ -34,7 +34,15 @@ from transformers import (
 from worker import audio as dsp
 from worker.celery_conf import var_dir
 from worker.device import select_device, select_dtype
-from worker.samplers.base import Generation, GenerationParams, PolicyError, Prompt, SampleFailed, SampleSpec, system_text
+from worker.samplers.base import (
+    Generation,
+    GenerationParams,
+    PolicyError,
+    Prompt,
+    SampleFailed,
+    SampleSpec,
+    system_text,
+)
 from worker.storage import ObjectMissing, download_s3
 
 log = logging.getLogger(__name__)
@@ -141,7 +149,9 @@ class HFSampler:
         self.loaded = load_model(checkpoint.strip(), config.get("gguf_file") or None, str(select_device()))
         self.persona = config.get("system_prompt")
         self.chat_template = config.get("chat_template") or None
-        self.batch_size = int(config.get("batch_size", 16))
+        self.batch_size = config.get("batch_size", 16)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise PolicyError(f"config.batch_size must be a positive integer, not {self.batch_size!r}")
         self.listens = self.loaded.processor is not None
         if self.chat_template is None and not getattr(self.loaded.tokenizer, "chat_template", None):
             raise PolicyError(f"checkpoint '{checkpoint}' has no chat template; set config.chat_template")

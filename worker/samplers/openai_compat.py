@@ -16,7 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 
 from worker import audio as dsp
-from worker.samplers.base import Generation, GenerationParams, PolicyError, Prompt, SampleFailed, SampleSpec, system_text
+from worker.samplers.base import (
+    Generation,
+    GenerationParams,
+    PolicyError,
+    Prompt,
+    SampleFailed,
+    SampleSpec,
+    system_text,
+)
 
 
 def _wav(data: bytes) -> bytes:

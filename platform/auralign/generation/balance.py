@@ -34,19 +34,22 @@ def balanced_subsets(candidates: Sequence[tuple[Hashable, Hashable]], k: int, se
         item: list[Hashable] = []
         while len(item) < k:
             in_item = {policy_of[c] for c in item}
-
-            def score(c, in_item=in_item):
-                p = policy_of[c]
-                if item:
-                    gain = sum(1 for q in in_item if q != p and frozenset((p, q)) in uncovered)
-                else:
-                    gain = sum(1 for pair in uncovered if p in pair)
-                return (gain, p not in in_item, used[c] == 0, -used[c], -tiebreak[c])
-
-            best = max((c for c, _ in order if c not in item), key=score)
+            best = max(
+                (c for c, _ in order if c not in item),
+                key=lambda c, in_item=in_item: _score(c, in_item, policy_of, uncovered, used, tiebreak),
+            )
             item.append(best)
         for a, b in itertools.combinations(item, 2):
             uncovered.discard(frozenset((policy_of[a], policy_of[b])))
         used.update(item)
         items.append(item)
     return items
+
+
+def _score(c, in_item: set, policy_of: dict, uncovered: set, used: Counter, tiebreak: dict) -> tuple:
+    p = policy_of[c]
+    if in_item:
+        gain = sum(1 for q in in_item if q != p and frozenset((p, q)) in uncovered)
+    else:  # the first pick: the policy with the most comparisons still missing
+        gain = sum(1 for pair in uncovered if p in pair)
+    return (gain, p not in in_item, used[c] == 0, -used[c], -tiebreak[c])

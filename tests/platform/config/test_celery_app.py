@@ -1,4 +1,5 @@
 from config.celery_app import app
+
 from worker import celery_conf
 
 

@@ -2,7 +2,6 @@ import itertools
 from collections import Counter
 
 import pytest
-
 from auralign.generation.balance import balanced_subsets
 
 

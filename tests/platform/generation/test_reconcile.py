@@ -1,13 +1,18 @@
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
-from django.utils import timezone
-
 from auralign.annotation.models import Item
 from auralign.campaigns.models import Campaign
 from auralign.generation.models import GenerationTask
-from auralign.generation.services import campaign_launch, generation_dispatch, generation_reconcile, generation_retry_failed
+from auralign.generation.services import (
+    campaign_launch,
+    generation_dispatch,
+    generation_reconcile,
+    generation_retry_failed,
+)
+from django.test import override_settings
+from django.utils import timezone
+
 from tests.platform.generation.conftest import make_policy, sample_and_ingest
 
 
