@@ -65,13 +65,14 @@ def main() -> None:
     parser.add_argument("--samples-per-dialogue", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate both modes this many times; best time of each counts")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     parser.add_argument("--quick", action="store_true", help="small random model, 16 new tokens: well under a minute")
     args = parser.parse_args()
     if args.device:
         os.environ["AURALIGN_DEVICE"] = args.device
-    if args.batch < 1 or args.samples_per_dialogue < 1 or args.max_new_tokens < 1:
-        sys.exit("bench/sampling.py: --batch, --samples-per-dialogue and --max-new-tokens must be positive")
+    if min(args.batch, args.samples_per_dialogue, args.max_new_tokens, args.repeats) < 1:
+        sys.exit("bench/sampling.py: --batch, --samples-per-dialogue, --max-new-tokens and --repeats must be positive")
 
     import torch
     from tqdm import tqdm
@@ -105,12 +106,16 @@ def main() -> None:
     params = GenerationParams(temperature=1.0, top_p=1.0, max_new_tokens=max_new)
 
     run(sampler, prompts[:1], specs[:1], GenerationParams(temperature=1.0, max_new_tokens=2))  # warm-up
-    batched, batched_s = run(sampler, prompts, specs, params)
-    looped, loop_s = [], 0.0
-    for spec in tqdm(specs, desc="per-sample loop", unit="sample", file=sys.stderr):
-        out, seconds = run(sampler, prompts, [spec], params)
-        looped += out
-        loop_s += seconds
+    batched_s = loop_s = float("inf")
+    for repeat in range(args.repeats):  # alternating, so a busy spell on the machine hits both modes
+        batched, seconds = run(sampler, prompts, specs, params)
+        batched_s = min(batched_s, seconds)
+        looped, total = [], 0.0
+        for spec in tqdm(specs, desc=f"per-sample loop {repeat + 1}/{args.repeats}", unit="sample", file=sys.stderr):
+            out, seconds = run(sampler, prompts, [spec], params)
+            looped += out
+            total += seconds
+        loop_s = min(loop_s, total)
     tokens = sum(g.new_tokens for g in batched)
     loop_tokens = sum(g.new_tokens for g in looped)
     figures = {
@@ -128,6 +133,7 @@ def main() -> None:
         "same_samples": [g.text for g in batched] == [g.text for g in looped],
         "target_speedup_cpu_batch16": 4.0,
         "cpu_threads": torch.get_num_threads(),
+        "repeats": args.repeats,
         "quick": args.quick,
     }
     print(f"{label} on {figures['device']} ({figures['dtype']}), {len(specs)} samples x up to {max_new} new tokens")
