@@ -22,7 +22,8 @@ def test_a_job_returns_voiced_candidates_for_every_sample(causal_lm, store):
     audio = dsp.decode(store.get(candidate["audio"]["key"]))
     assert audio.sample_rate == 24000 and audio.channels == 1
     assert store.exists(candidate["raw_audio"]["key"])
-    assert abs(candidate["audio"]["lufs"] + 20.0) < 0.5
+    # at the target loudness, unless the -1 dBFS peak limit had to hold it below
+    assert abs(candidate["audio"]["lufs"] + 20.0) < 0.5 or max(candidate["audio"]["peaks"]) > 0.88
 
 
 def test_the_same_job_twice_gives_the_same_replies(causal_lm, store):

@@ -32,7 +32,8 @@ def test_candidates_audio_and_items_land_and_the_campaign_moves_to_annotating(ma
     candidates = Candidate.objects.filter(campaign=campaign)
     assert candidates.count() == 6
     for c in candidates:
-        assert c.reply_text and c.audio.sample_rate == 16000 and abs(c.audio.lufs + 20) < 0.5
+        assert c.reply_text and c.audio.sample_rate == 16000
+        assert abs(c.audio.lufs + 20) < 0.5 or max(c.audio.peaks) > 0.88  # target loudness, or peak-limited
         assert storage.exists(c.audio.key) and storage.exists(c.raw_audio.key)
     items = Item.objects.filter(campaign=campaign)
     assert items.count() == 3 and set(items.values_list("overlap", flat=True)) == {3}
