@@ -28,11 +28,14 @@ class ChatServer:
     fail_next: int = 0
     speak: bool = False  # answer modalities=["text","audio"] with a wav
     requests: list[dict] = field(default_factory=list)
+    max_in_flight: int = 0  # most requests the server held at once
 
     def __post_init__(self):
         self.tokenizer = AutoTokenizer.from_pretrained(self.checkpoint)
         self.model = AutoModelForCausalLM.from_pretrained(self.checkpoint).eval()
         self.lock = threading.Lock()
+        self.counter = threading.Lock()
+        self.in_flight = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +44,14 @@ class ChatServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, answer = server.answer(self.path, body)
+                with server.counter:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    status, answer = server.answer(self.path, body)
+                finally:
+                    with server.counter:
+                        server.in_flight -= 1
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

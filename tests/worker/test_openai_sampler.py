@@ -40,6 +40,13 @@ def test_one_request_per_dialogue_asks_for_n_with_the_policy_parameters(server):
     assert [g.stats["choice"] for g in out[:3]] == [0, 1, 2]
 
 
+def test_no_more_requests_in_flight_than_the_concurrency_limit(server):
+    specs = [SampleSpec(prompt=p, index=0, seed=p) for p in range(6)]
+    out = _sampler(server, concurrency=2).generate([_prompt(p) for p in range(6)], specs, PARAMS)
+    assert all(g.text for g in out) and len(server.requests) == 6
+    assert server.max_in_flight <= 2
+
+
 def test_turn_audio_is_sent_as_base64_input_audio(server):
     wav = tone_wav()
     _sampler(server).generate([_prompt(audio=wav)], [SampleSpec(0, 0, 1)], PARAMS)
