@@ -35,12 +35,15 @@ def common() -> dict:
 
 
 def filesystem_options(folder: Path | str) -> dict:
-    for sub in ("queue", "processed"):
+    """Everything under `folder`, including the exchange tables (kombu's default for those is a
+    `control/` folder in the current directory)."""
+    for sub in ("queue", "processed", "control"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     return {
         "data_folder_in": os.path.join(folder, "queue"),
         "data_folder_out": os.path.join(folder, "queue"),
         "processed_folder": os.path.join(folder, "processed"),
+        "control_folder": os.path.join(folder, "control"),
         "store_processed": False,
     }
 

@@ -1,7 +1,8 @@
-from auralign.core.views import media_object
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from auralign.core.views import media_object
 
 admin.site.site_header = "Auralign administration"
 admin.site.site_title = "Auralign"

@@ -9,7 +9,8 @@ from worker import celery_conf
 def test_filesystem_transport_shares_one_queue_folder(tmp_path):
     options = celery_conf.transport_options("filesystem://", filesystem_dir=tmp_path, visibility_timeout=60)
     assert options["data_folder_in"] == options["data_folder_out"] == str(tmp_path / "queue")
-    assert (tmp_path / "queue").is_dir() and (tmp_path / "processed").is_dir()
+    assert options["control_folder"] == str(tmp_path / "control")  # not ./control in the working directory
+    assert all((tmp_path / sub).is_dir() for sub in ("queue", "processed", "control"))
 
 
 def test_redis_transport_redelivers_after_the_visibility_timeout(tmp_path):
