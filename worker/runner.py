@@ -7,6 +7,7 @@ unreachable object store raises (StorageUnavailable), so the job is retried late
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 import traceback
@@ -29,6 +30,12 @@ from worker.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from worker.tts import speakable, speech_for
 
 log = logging.getLogger(__name__)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab and newlines; DEL
+
+
+def _printable(text: str) -> str:
+    """Models can emit any byte; control characters are neither speakable nor storable (NUL)."""
+    return _CONTROL.sub("", text)
 
 
 def _result(job: dict, tasks: list[dict], worker: dict) -> dict:
@@ -134,7 +141,7 @@ def _candidate(
 ) -> dict:
     if isinstance(generation, SampleFailed):
         raise generation
-    reasoning, reply = split_reasoning(generation.text, generation.reasoning)
+    reasoning, reply = split_reasoning(_printable(generation.text), _printable(generation.reasoning))
     if not reply:
         detail = f"finish_reason={generation.finish_reason}"
         if generation.new_tokens is not None:

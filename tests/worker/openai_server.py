@@ -3,7 +3,8 @@
 max_tokens, seed, input_audio parts, reasoning_content and audio output.
 
 Knobs for failure tests: `fail_next` answers that many requests with HTTP 503 first;
-`reasoning` returns the first half of each generation as reasoning_content."""
+`reasoning` returns the first half of each generation as reasoning_content; `suffix` is
+appended to every reply."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ChatServer:
     reasoning: bool = False
     fail_next: int = 0
     speak: bool = False  # answer modalities=["text","audio"] with a wav
+    suffix: str = ""  # appended to every reply (e.g. control characters)
     requests: list[dict] = field(default_factory=list)
     max_in_flight: int = 0  # most requests the server held at once
 
@@ -101,7 +103,7 @@ class ChatServer:
             tokens = row[: row.index(eos)] if eos in row else row
             total += len(tokens)
             half = len(tokens) // 2 if self.reasoning else 0
-            message = {"role": "assistant", "content": self.tokenizer.decode(tokens[half:], skip_special_tokens=True)}
+            message = {"role": "assistant", "content": self.tokenizer.decode(tokens[half:], skip_special_tokens=True) + self.suffix}
             if self.reasoning:
                 message["reasoning_content"] = self.tokenizer.decode(tokens[:half], skip_special_tokens=True)
             if self.speak and "audio" in body.get("modalities", []):

@@ -106,6 +106,16 @@ def test_model_voice_without_model_audio_fails_the_task(causal_lm, store):
     assert "the model returned no audio" in result["tasks"][0]["error"]
 
 
+def test_control_characters_never_reach_the_reply(causal_lm, store):
+    server = ChatServer(causal_lm, suffix=" ok\x00\x07\x1b")
+    try:
+        config = {"base_url": server.base_url, "model": "tiny"}
+        result = run_job(make_job(config, backend="openai", dialogues=1, samples=1), store=store)
+    finally:
+        server.close()
+    assert result["tasks"][0]["candidates"][0]["reply_text"].endswith(" ok")
+
+
 def test_a_job_too_broken_to_name_its_tasks_raises(store):
     from worker.schemas import SchemaError
 

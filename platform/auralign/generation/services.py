@@ -230,8 +230,9 @@ def _ingest_task(task_result: dict, job_id: str, policy_uuid: str, report: Inges
                 defaults={
                     "seed": c["seed"],
                     "params": c["params"],
-                    "reasoning": c["reasoning"],
-                    "reply_text": c["reply_text"],
+                    # untrusted model text: PostgreSQL cannot store NUL characters
+                    "reasoning": c["reasoning"].replace("\x00", ""),
+                    "reply_text": c["reply_text"].replace("\x00", ""),
                     "stats": c["stats"],
                     "audio": audio_asset_from_info(info=c["audio"]) if c["audio"] else None,
                     "raw_audio": audio_asset_from_info(info=c["raw_audio"]) if c["raw_audio"] else None,

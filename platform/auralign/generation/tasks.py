@@ -7,7 +7,7 @@ import logging
 
 from botocore.exceptions import BotoCoreError
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 
 from auralign.campaigns.models import Campaign
 from auralign.generation import services
@@ -25,7 +25,7 @@ def dispatch(campaign_id: int) -> int:
 @shared_task(
     name="auralign.generation.ingest",
     acks_late=True,
-    autoretry_for=(DatabaseError, OSError, BotoCoreError),
+    autoretry_for=(OperationalError, InterfaceError, OSError, BotoCoreError),  # transient: connections, storage
     retry_backoff=True,
     retry_backoff_max=300,
     max_retries=8,

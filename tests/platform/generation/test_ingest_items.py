@@ -108,3 +108,13 @@ def test_audio_the_platform_cannot_see_fails_the_task_with_a_hint(make_campaign,
     task = GenerationTask.objects.get(pk=job["tasks"][0]["task_id"])
     assert task.status == "failed" and "same AURALIGN_STORAGE" in task.error
     assert not Candidate.objects.exists()
+
+
+def test_nul_characters_in_a_result_are_not_stored(make_campaign, two_policies):
+    campaign = _launch(make_campaign([(two_policies[0], 1), (two_policies[1], 1)]))
+    result = run_job(dispatched_jobs(campaign)[0], store=worker_store())
+    candidate = result["tasks"][0]["candidates"][0]
+    candidate["reply_text"], candidate["reasoning"] = "hel\x00lo", "th\x00ink"
+    ingest_result(result=result)
+    stored = Candidate.objects.get(dialogue__uuid=result["tasks"][0]["dialogue_id"], sample_index=0)
+    assert (stored.reply_text, stored.reasoning) == ("hello", "think")
