@@ -66,12 +66,15 @@ def main() -> None:
     parser.add_argument("--samples-per-dialogue", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    parser.add_argument("--repeats", type=int, default=1, help="alternate both modes this many times; best time of each counts")
+    parser.add_argument(
+        "--repeats", type=int, help="alternate both modes this many times; best time of each counts (default: 3 quick, 1 full)"
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     parser.add_argument("--quick", action="store_true", help="small random model, 16 new tokens: well under a minute")
     args = parser.parse_args()
     if args.device:
         os.environ["AURALIGN_DEVICE"] = args.device
+    args.repeats = args.repeats or (3 if args.quick else 1)
     if min(args.batch, args.samples_per_dialogue, args.max_new_tokens, args.repeats) < 1:
         sys.exit("bench/sampling.py: --batch, --samples-per-dialogue, --max-new-tokens and --repeats must be positive")
 
