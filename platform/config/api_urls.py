@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("auralign.campaigns.api")),
     path("", include("auralign.quality.api")),
     path("", include("auralign.annotation.api")),
+    path("", include("auralign.generation.api")),
 ]

@@ -197,6 +197,20 @@ CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BEAT_RECONCILE_SECONDS = int(os.environ.get("RECONCILE_SECONDS", "60"))
+# Redis redelivers a task not acknowledged within this many seconds (must exceed the longest task).
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
+
+# --- sampling (auralign.generation, docs/sampling.md) ----------------------------------------------
+GENERATION_GPU_QUEUE = os.environ.get("GENERATION_GPU_QUEUE", "gpu")  # a policy's config.queue overrides it
+GENERATION_INGEST_QUEUE = os.environ.get("GENERATION_INGEST_QUEUE", "cpu")  # dispatch and ingest
+GENERATION_JOB_DIALOGUES = int(os.environ.get("GENERATION_JOB_DIALOGUES", "8"))  # dialogues per GPU job
+# Jobs on the queues per campaign at once; more are sent as results come in. Keep it near 2x the
+# number of GPU workers so no job waits on a queue longer than GENERATION_DISPATCH_TIMEOUT_S.
+GENERATION_MAX_JOBS_IN_FLIGHT = int(os.environ.get("GENERATION_MAX_JOBS_IN_FLIGHT", "16"))
+# A dispatched task with no result after this long is re-dispatched by reconcile (its message was
+# lost or its worker died); after GENERATION_MAX_ATTEMPTS dispatches it is marked failed.
+GENERATION_DISPATCH_TIMEOUT_S = int(os.environ.get("GENERATION_DISPATCH_TIMEOUT_S", str(2 * 3600)))
+GENERATION_MAX_ATTEMPTS = int(os.environ.get("GENERATION_MAX_ATTEMPTS", "3"))
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

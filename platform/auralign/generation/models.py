@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
+from auralign.campaigns.models import Campaign
 from auralign.core.models import PublicIdModel
 
 
@@ -66,3 +67,12 @@ class Candidate(PublicIdModel):
 
     def __str__(self) -> str:
         return f"candidate {self.uuid}"
+
+
+class SamplingProgress(Campaign):
+    """The admin's view of a campaign's sampling (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "sampling progress"
+        verbose_name_plural = "sampling progress"
