@@ -78,13 +78,14 @@ def sniff_format(data: bytes) -> str | None:
 
 def wav_truncation(data: bytes) -> str | None:
     """libsndfile quietly reads what is there; a WAV whose data chunk promises more bytes than the
-    file holds is truncated (sizes 0 / 0xFFFFFFFF mean "unknown length" from streaming writers)."""
+    file holds is truncated. Streaming writers (espeak-ng --stdout, pipes) put a placeholder
+    size there: 0, 0xFFFFFFFF or 0x7FFFF000 and up mean "unknown length"."""
     pos = 12
     while pos + 8 <= len(data):
         chunk_id, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         if chunk_id == b"data":
             available = len(data) - pos - 8
-            if size not in (0, 0xFFFFFFFF) and size > available:
+            if 0 < size < 0x7FFFF000 and size > available:
                 return f"truncated: the data chunk declares {size} bytes but the file holds {available}"
             return None
         pos += 8 + size + (size & 1)
