@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -138,6 +139,9 @@ class EspeakSpeech:
 _BACKENDS = {"piper": PiperSpeech, "vits": VitsSpeech, "espeak": EspeakSpeech}
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(backend: str, config_json: str) -> Speech:
     return _BACKENDS[backend](json.loads(config_json))
@@ -147,4 +151,5 @@ def speech_for(tts: dict) -> Speech:
     backend = tts.get("backend", "piper")
     if backend not in _BACKENDS:
         raise PolicyError(f"unknown tts backend '{backend}' (expected one of {', '.join(sorted(_BACKENDS))}, model, none)")
-    return _cached(backend, json.dumps({k: v for k, v in tts.items() if k != "backend"}, sort_keys=True))
+    with _LOAD_LOCK:  # one load per voice even when worker threads ask at once
+        return _cached(backend, json.dumps({k: v for k, v in tts.items() if k != "backend"}, sort_keys=True))

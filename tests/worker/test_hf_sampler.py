@@ -134,3 +134,28 @@ def test_smollm2_gguf_writes_a_reply():
 def test_a_bad_batch_size_is_a_policy_error(causal_lm):
     with pytest.raises(PolicyError, match="batch_size must be a positive integer"):
         HFSampler({"checkpoint": str(causal_lm), "batch_size": "lots"})
+
+
+def test_two_threads_loading_different_checkpoints_at_once_both_succeed(tmp_path):
+    """A threaded worker may start two policies' jobs together; loading must not race."""
+    import threading
+
+    from tests.worker import tiny_models
+
+    folders = [tiny_models.build_causal_lm(tmp_path / f"m{i}") for i in range(2)]
+    barrier, results, errors = threading.Barrier(2), {}, []
+
+    def load(folder):
+        barrier.wait()
+        try:
+            results[folder] = HFSampler({"checkpoint": str(folder)}).loaded
+        except Exception as exc:  # noqa: BLE001 (the assertion below reports it)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(f,)) for f in folders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results[folders[0]] is not results[folders[1]]

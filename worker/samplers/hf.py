@@ -12,6 +12,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,19 @@ def resolve_checkpoint(checkpoint: str, gguf_file: str | None) -> tuple[Path, st
     return path, None
 
 
-@functools.lru_cache(maxsize=MODEL_CACHE_SIZE)
+_LOAD_LOCK = threading.Lock()
+
+
 def load_model(checkpoint: str, gguf_file: str | None, device_name: str) -> LoadedModel:
-    """Load (once per process) the model, its tokenizer and, for audio-in models, its processor."""
+    """Load (once per process) the model, its tokenizer and, for audio-in models, its processor.
+    Loads are serialised: transformers' loading patches process globals (meta-device init), so two
+    threads of a threaded worker loading at once corrupt each other."""
+    with _LOAD_LOCK:
+        return _load_model(checkpoint, gguf_file, device_name)
+
+
+@functools.lru_cache(maxsize=MODEL_CACHE_SIZE)
+def _load_model(checkpoint: str, gguf_file: str | None, device_name: str) -> LoadedModel:
     folder, gguf = resolve_checkpoint(checkpoint, gguf_file)
     device = torch.device(device_name)
     dtype = select_dtype(device)
