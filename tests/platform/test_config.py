@@ -22,7 +22,7 @@ PROD_ENV = {
 
 
 def manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AURALIGN_", "DEBUG", "DJANGO_SETTINGS"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AURALIGN_", "DEBUG", "DJANGO_"))}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=services.REPO, env={**clean, **env},
                           capture_output=True, text=True, timeout=300)
 
