@@ -8,6 +8,7 @@ local file is renamed), and `abort()` leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -208,6 +209,9 @@ class SplitWriter:
 
     def abort(self) -> None:
         if self._shard is not None:
+            if self._shard.parquet is not None:
+                with contextlib.suppress(Exception):  # its footer goes to a sink about to be discarded
+                    self._shard.parquet.close()
             for sink in self._shard.sinks.values():
                 sink.abort()
             self._shard = None

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("auralign.policies.api")),
     path("", include("auralign.dialogues.api")),
     path("", include("auralign.campaigns.api")),
+    path("", include("rlhf_export.api")),
 ]
