@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return response.reason_phrase  # an HTML error page: not worth showing
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     return json.dumps(body)[:300]
@@ -73,6 +74,10 @@ def pull(client: AuralignClient, snapshot_id: str, dest: Path, *, with_audio: bo
     """Download a succeeded snapshot into `dest` (files resumed where a previous pull stopped,
     every file checked against its sha256). manifest.json is written last: a folder with a
     manifest is complete. Returns the manifest."""
+    try:
+        snapshot_id = str(uuid.UUID(snapshot_id))
+    except ValueError:
+        raise PullError(f"'{snapshot_id}' is not a snapshot id (a uuid)") from None
     info = client.snapshot(snapshot_id)
     if info["status"] != "succeeded":
         reason = f": {info['error']}" if info.get("error") else f" ({info['progress']:.0%} done)"

@@ -168,8 +168,9 @@ class _Shard:
 
 
 class SplitWriter:
-    """The rows of one split → shards `<kind>/<split>-<n:05d>.<format>` of at most `rows_per_shard`
-    rows each, in every requested format (shard n holds the same rows in each format).
+    """The rows of one split → shards of at most `rows_per_shard` rows each, in every requested
+    format (shard n holds the same rows in each format): `<kind>/<split>-<n:05d>.parquet` and
+    `jsonl/<kind>/<split>-<n:05d>.jsonl`.
 
     Parquet: zstd, fixed row groups of ROW_GROUP_ROWS rows, statistics from the data only and no
     timestamps, so equal rows give byte-equal files. JSONL: one object per row, sorted keys.
@@ -188,7 +189,9 @@ class SplitWriter:
         self._pending_rows = 0
 
     def path(self, number: int, fmt: str) -> str:
-        return f"{self.kind}/{self.split}-{number:05d}.{fmt}"
+        """Parquet shards alone in `<kind>/` (so a folder reader such as pandas sees only them), JSONL under `jsonl/`."""
+        folder = self.kind if fmt == "parquet" else f"{fmt}/{self.kind}"
+        return f"{folder}/{self.split}-{number:05d}.{fmt}"
 
     def write(self, table: pa.Table) -> None:
         while table.num_rows:
