@@ -42,6 +42,7 @@ from rlhf_export.writers import HashOnlySink, SnapshotWriter, delete_prefix, ope
 logger = logging.getLogger(__name__)
 Status = ExportSnapshot.Status
 PROGRESS_EVERY_S = 1.0
+EXPORT_QUEUE = "cpu"
 AUDIO_RESOLVE = (
     "keys are object-storage keys; after `python -m rlhf_export pull --with-audio` the file is <snapshot dir>/<key>; "
     "else GET /api/v1/exports/<snapshot_id>/audio?key=<key> returns a short-lived URL"
@@ -68,7 +69,7 @@ def snapshot_create(*, user: User | None, campaigns: list[Campaign], kind: str, 
 def snapshot_enqueue(*, snapshot: ExportSnapshot) -> None:
     from rlhf_export.tasks import run_export  # noqa: PLC0415 (tasks import this module)
 
-    run_export.delay(snapshot.pk)
+    run_export.apply_async(args=[snapshot.pk], queue=EXPORT_QUEUE)
 
 
 def snapshot_run(*, snapshot_id: int, on_progress: ProgressCallback | None = None) -> ExportSnapshot:

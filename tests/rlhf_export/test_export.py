@@ -306,3 +306,23 @@ def test_campaigns_with_another_rubric_scale_export_their_own_bounds(db):
     snapshot = snapshot_run(snapshot_id=snapshot_create(user=None, campaigns=[campaign], kind="pointwise", enqueue=False).pk)
     assert {(r["criterion"], r["scale_min"], r["scale_max"]) for r in read_rows(snapshot)} == {("overall", 0, 10)}
     assert snapshot.manifest["rubrics"][rubric.label]["criteria"][0]["max"] == 10
+
+
+def test_reconcile_re_enqueues_a_snapshot_whose_message_was_lost(judged):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config.celery_app import app
+    from rlhf_export.services import snapshots_reconcile
+
+    lost = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
+    fresh = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
+    ExportSnapshot.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    saved, app.conf.task_always_eager = app.conf.task_always_eager, True  # run what is enqueued, here
+    try:
+        assert snapshots_reconcile() == 1
+    finally:
+        app.conf.task_always_eager = saved
+    assert ExportSnapshot.objects.get(pk=lost.pk).status == "succeeded"
+    assert ExportSnapshot.objects.get(pk=fresh.pk).status == "pending"
