@@ -11,6 +11,7 @@ Arrow's `take`, which keeps the pairwise builder well above 50k judgments/s (ben
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from rlhf_export.schema import MESSAGES, SCHEMAS, SCORE, SCORES
+from rlhf_export.schema import MESSAGES, SCHEMAS, SCORES
 
 Scores = list[tuple[str, float]]
 
@@ -37,6 +38,10 @@ class Rubric:
     label: str  # slug@version
     criteria: tuple[Criterion, ...]
 
+    @functools.cached_property
+    def weights(self) -> dict[str, float]:
+        return {c.key: c.weight for c in self.criteria}
+
     def scores(self, given: dict[str, int]) -> Scores:
         """One candidate's scores in rubric order (unscored criteria left out)."""
         return [(c.key, float(given[c.key])) for c in self.criteria if c.key in given]
@@ -50,9 +55,9 @@ class Rubric:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JudgmentRecord:
-    """The columns of one stored judgment an export reads."""
+    """The columns of one stored judgment an export reads, with its item's identity."""
 
     id: int
     uuid: str
@@ -64,6 +69,10 @@ class JudgmentRecord:
     scores: dict[str, dict[str, int]]
     flags: dict[str, list[str]]
     listened: dict[str, float]
+    item_uuid: str  # the item's identity as the database gives it (see selectors.load_batch)
+    campaign_uuid: str
+    dialogue_pk: int
+    dialogue_uuid: str
 
     @property
     def is_flagged(self) -> bool:
@@ -85,7 +94,7 @@ class ItemInfo:
     campaign_id: str
     dialogue_id: str
     split: str
-    prompt: list[dict[str, str]]
+    prompt: list[tuple[str, str]]  # (role, content) messages
     prompt_audio: list[str | None]
     candidates: list[str]  # candidate uuids in the item's position order
 
@@ -117,14 +126,20 @@ class Batch:
         )
         cands = list(self.candidates.values())
         self._cand_row = {c.uuid: n for n, c in enumerate(cands)}
+        replies = pa.array([c.reply_text for c in cands], pa.string())
+        messages = pa.ListArray.from_arrays(  # [{"role": "assistant", "content": reply}] per candidate
+            pa.array(range(len(cands) + 1), pa.int32()),
+            pa.StructArray.from_arrays([pa.array(["assistant"] * len(cands), pa.string()), replies], fields=list(MESSAGES.value_type)),
+            type=MESSAGES,
+        )
         self._cand_table = pa.table(
             {
                 "candidate_id": pa.array([c.uuid for c in cands], pa.string()),
                 "policy_id": pa.array([c.policy_id for c in cands], pa.string()),
-                "reply_text": pa.array([c.reply_text for c in cands], pa.string()),
+                "reply_text": replies,
                 "reasoning": pa.array([c.reasoning for c in cands], pa.string()),
                 "audio_key": pa.array([c.audio_key for c in cands], pa.string()),
-                "message": pa.array([[{"role": "assistant", "content": c.reply_text}] for c in cands], MESSAGES),
+                "message": messages,
             }
         )
 
@@ -178,7 +193,7 @@ def pairs(candidates: list[str], ranking: list[list[str]]) -> Iterator[tuple[str
 
 def margin(chosen: Scores, rejected: Scores, rubric: Rubric) -> float:
     """Rubric-weighted mean score difference chosen − rejected over the criteria both have (0 if none)."""
-    weights = {c.key: c.weight for c in rubric.criteria}
+    weights = rubric.weights
     theirs = dict(rejected)
     num = den = 0.0
     for key, score in chosen:
@@ -186,27 +201,6 @@ def margin(chosen: Scores, rejected: Scores, rubric: Rubric) -> float:
             num += weights[key] * (score - theirs[key])
             den += weights[key]
     return num / den if den else 0.0
-
-
-class _ScoresColumn:
-    """Builds a list<struct<criterion, score>> column from flat lists (fast for many rows)."""
-
-    def __init__(self) -> None:
-        self.offsets = [0]
-        self.keys: list[str] = []
-        self.values: list[float] = []
-
-    def append(self, scores: Scores) -> None:
-        for key, value in scores:
-            self.keys.append(key)
-            self.values.append(value)
-        self.offsets.append(len(self.keys))
-
-    def array(self) -> pa.Array:
-        structs = pa.StructArray.from_arrays(
-            [pa.array(self.keys, pa.string()), pa.array(self.values, pa.float64())], fields=list(SCORE)
-        )
-        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), structs, type=SCORES)
 
 
 def _pair_columns(chosen: pa.Table, rejected: pa.Table) -> dict[str, pa.ChunkedArray]:
@@ -235,7 +229,8 @@ def pairwise_table(batch: Batch, ctx: Context) -> pa.Table:
     weights: list[float] = []
     annotators: list[str] = []
     judgment_ids: list[str] = []
-    chosen_scores, rejected_scores = _ScoresColumn(), _ScoresColumn()
+    chosen_scores: list[Scores] = []
+    rejected_scores: list[Scores] = []
     for j in batch.judgments:
         rubric = ctx.rubrics[j.rubric_version_id]
         candidates = batch.items[j.item_id].candidates
@@ -259,8 +254,8 @@ def pairwise_table(batch: Batch, ctx: Context) -> pa.Table:
         "margin": pa.array(margins, pa.float64()),
         "tie": pa.array(ties, pa.bool_()),
         "weight": pa.array(weights, pa.float64()),
-        "chosen_scores": chosen_scores.array(),
-        "rejected_scores": rejected_scores.array(),
+        "chosen_scores": pa.array(chosen_scores, SCORES),  # (criterion, score) tuples: Arrow converts them fast
+        "rejected_scores": pa.array(rejected_scores, SCORES),
         "annotator": pa.array(annotators, pa.string()),
         "judgment_id": pa.array(judgment_ids, pa.string()),
     }
@@ -289,7 +284,8 @@ def pairwise_consensus_table(batch: Batch, ctx: Context) -> pa.Table:
     weights: list[float] = []
     agreements: list[float] = []
     counts: list[int] = []
-    chosen_scores, rejected_scores = _ScoresColumn(), _ScoresColumn()
+    chosen_scores: list[Scores] = []
+    rejected_scores: list[Scores] = []
     for item_id, group in itertools.groupby(batch.judgments, key=lambda j: j.item_id):
         judgments = list(group)
         rubric = ctx.rubrics[judgments[0].rubric_version_id]
@@ -321,8 +317,8 @@ def pairwise_consensus_table(batch: Batch, ctx: Context) -> pa.Table:
         "margin": pa.array(margins, pa.float64()),
         "tie": pa.array(ties, pa.bool_()),
         "weight": pa.array(weights, pa.float64()),
-        "chosen_scores": chosen_scores.array(),
-        "rejected_scores": rejected_scores.array(),
+        "chosen_scores": pa.array(chosen_scores, SCORES),  # (criterion, score) tuples: Arrow converts them fast
+        "rejected_scores": pa.array(rejected_scores, SCORES),
         "agreement": pa.array(agreements, pa.float64()),
         "n_judgments": pa.array(counts, pa.int32()),
     }
@@ -337,17 +333,9 @@ def listwise_table(batch: Batch, ctx: Context) -> pa.Table:
         entries = []
         for uuid in batch.items[j.item_id].candidates:
             c = batch.candidates[uuid]
-            entries.append(
-                {
-                    "candidate_id": uuid,
-                    "policy_id": c.policy_id,
-                    "reply_text": c.reply_text,
-                    "reasoning": c.reasoning,
-                    "audio_key": c.audio_key,
-                    "scores": [{"criterion": k, "score": s} for k, s in rubric.scores(j.scores.get(uuid, {}))],
-                    "flags": list(j.flags.get(uuid, [])),
-                    "listened": j.listened.get(uuid),
-                }
+            entries.append(  # tuples in LISTWISE_CANDIDATE's field order (Arrow converts tuples much faster than dicts)
+                (uuid, c.policy_id, c.reply_text, c.reasoning, c.audio_key, rubric.scores(j.scores.get(uuid, {})),
+                 list(j.flags.get(uuid, [])), j.listened.get(uuid))
             )
         candidates_col.append(entries)
         tiers.append(j.ranking)
