@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -135,6 +134,15 @@ class Seeder:
             _reset_sequences(cursor, [Dialogue, Turn])
         return list(range(first, first + n))
 
+    def _judgment(self, pk: int, assignment: int, item_id: int, pair: list[str], annotator: int) -> dict:
+        a, b = pair
+        roll = self.rng.random()
+        ranking = [[a, b]] if roll < TIE_RATE else ([[a], [b]] if roll < 0.55 else [[b], [a]])
+        return {"id": pk, "campaign_id": self.campaign.pk, "item_id": item_id, "assignment_id": assignment,
+                "annotator_id": annotator, "rubric_version_id": self.rubric_id, "client_submission_id": uuid.uuid4(),
+                "ranking": ranking, "scores": {c: {k: self.rng.randint(1, 5) for k in self.criteria} for c in pair},
+                "flags": {}, "listened": {a: 1.0, b: 1.0}, "time_spent_ms": 20000}
+
     def grow(self, judgments: int) -> None:
         """Add items (2 candidates each) and OVERLAP judgments per item up to `judgments` in total."""
         from django.db import connection
@@ -149,49 +157,49 @@ class Seeder:
             ids = {m: _next_id(cursor, m) for m in (Candidate, Item, Assignment, Judgment)}
             d = len(self.dialogue_ids)
             plan = [(self.items + n, ids[Item] + n) for n in range(new_items)]  # (item number, item id)
-            cands: dict[int, list[tuple[int, str]]] = {}
-            rows = []
-            for number, item_id in plan:
-                pair = []
-                for p, policy in enumerate(self.policies):
-                    cid, cuuid = ids[Candidate] + 2 * (number - self.items) + p, uuid.uuid4()
-                    rows.append({"id": cid, "uuid": cuuid, "campaign_id": self.campaign.pk,
-                                 "dialogue_id": self.dialogue_ids[number % d], "policy_id": policy.pk,
-                                 "sample_index": number // d, "reasoning": f"thinking about item {number}",
-                                 "reply_text": f"Reply {p} to item {number}: here is what I would say about it.",
-                                 "params": {}, "stats": {}, "degradation": {}})
-                    pair.append((cid, str(cuuid)))
-                cands[item_id] = pair
-            _copy(cursor, Candidate, rows)
+            cands = {  # item id -> [(candidate id, candidate uuid) per policy]
+                item_id: [(ids[Candidate] + 2 * (number - self.items) + p, str(uuid.uuid4())) for p in range(len(self.policies))]
+                for number, item_id in plan
+            }
+            _copy(cursor, Candidate, (
+                {"id": cid, "uuid": cuuid, "campaign_id": self.campaign.pk, "dialogue_id": self.dialogue_ids[number % d],
+                 "policy_id": self.policies[p].pk, "sample_index": number // d, "reasoning": f"thinking about item {number}",
+                 "reply_text": f"Reply {p} to item {number}: here is what I would say about it.",
+                 "params": {}, "stats": {}, "degradation": {}}
+                for number, item_id in plan for p, (cid, cuuid) in enumerate(cands[item_id])
+            ))
             _copy(cursor, Item, ({"id": item_id, "campaign_id": self.campaign.pk, "dialogue_id": self.dialogue_ids[number % d],
                                   "overlap": OVERLAP, "slots_used": OVERLAP, "judgment_count": OVERLAP}
                                  for number, item_id in plan))
             _copy(cursor, ItemCandidate, ({"item_id": item_id, "candidate_id": cid, "position": pos}
                                           for item_id, pair in cands.items() for pos, (cid, _) in enumerate(pair)))
             now = datetime.now(UTC)
-            assignments, judgment_rows = [], []
-            n = 0
-            for number, item_id in plan:
-                (_, a), (_, b) = cands[item_id]
-                for r in range(OVERLAP):
-                    annotator = self.annotators[(number * OVERLAP + r) % ANNOTATORS]
-                    assignments.append({"id": ids[Assignment] + n, "item_id": item_id, "campaign_id": self.campaign.pk,
-                                        "annotator_id": annotator, "display_order": [a, b], "status": "submitted",
-                                        "expires_at": now, "finished_at": now})
-                    roll = self.rng.random()
-                    ranking = [[a, b]] if roll < TIE_RATE else ([[a], [b]] if roll < 0.55 else [[b], [a]])
-                    scores = {c: {k: self.rng.randint(1, 5) for k in self.criteria} for c in (a, b)}
-                    judgment_rows.append({"id": ids[Judgment] + n, "campaign_id": self.campaign.pk, "item_id": item_id,
-                                          "assignment_id": ids[Assignment] + n, "annotator_id": annotator,
-                                          "rubric_version_id": self.rubric_id, "client_submission_id": uuid.uuid4(),
-                                          "ranking": ranking, "scores": scores, "flags": {}, "listened": {a: 1.0, b: 1.0},
-                                          "time_spent_ms": 20000})
-                    n += 1
-            _copy(cursor, Assignment, assignments)
-            _copy(cursor, Judgment, judgment_rows)
+
+            def judged():  # (row number, item id, candidate uuids, annotator), streamed: the seeder stays small too
+                n = 0
+                for number, item_id in plan:
+                    pair = [uuid for _, uuid in cands[item_id]]
+                    for r in range(OVERLAP):
+                        yield n, item_id, pair, self.annotators[(number * OVERLAP + r) % ANNOTATORS]
+                        n += 1
+
+            _copy(cursor, Assignment, ({"id": ids[Assignment] + n, "item_id": item_id, "campaign_id": self.campaign.pk,
+                                        "annotator_id": annotator, "display_order": pair, "status": "submitted",
+                                        "expires_at": now, "finished_at": now} for n, item_id, pair, annotator in judged()))
+            _copy(cursor, Judgment, (self._judgment(ids[Judgment] + n, ids[Assignment] + n, item_id, pair, annotator)
+                                     for n, item_id, pair, annotator in judged()))
             _reset_sequences(cursor, [Candidate, Item, ItemCandidate, Assignment, Judgment])
             cursor.execute("ANALYZE")
         self.items += new_items
+
+
+def _peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM: unlike getrusage's ru_maxrss it does not carry over the
+    parent's peak across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def child(snapshot_id: int) -> None:
@@ -206,7 +214,7 @@ def child(snapshot_id: int) -> None:
     print(json.dumps({
         "judgments": snapshot.watermark["judgment_count"], "rows": snapshot.rows, "seconds": round(seconds, 2),
         "judgments_per_s": round(snapshot.watermark["judgment_count"] / seconds),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": _peak_rss_mb(),
         "bytes": sum(f["bytes"] for f in snapshot.files),
     }))
 

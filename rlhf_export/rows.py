@@ -6,7 +6,7 @@ weights) and return a table in the kind's schema. Row order is canonical: judgme
 (item, judgment id), candidate pairs by the item's candidate positions, criteria in rubric order.
 
 Columns shared by many rows (prompt, reply text, ...) are built once per batch and gathered with
-Arrow's `take`, which keeps the pairwise builder well above 50k judgments/s (bench/export.py).
+Arrow's `take`; nested values are handed to Arrow as tuples (much faster than dicts).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from auralign.accounts.services import api_token_create
+from rlhf_export.services import snapshot_create
 from tests.factories import make_audio_asset, make_campaign, make_user
 from tests.rlhf_export.conftest import export, judged_campaign, read_rows
 
@@ -83,8 +84,6 @@ def test_a_scoped_token_sees_only_snapshots_within_its_campaigns(db):
     trainer = a.trainer
     b.campaign.memberships.create(user=trainer, role="trainer")
     only_a, only_b = export(a), export(b)
-    from rlhf_export.services import snapshot_create
-
     both = snapshot_create(user=trainer, campaigns=[a.campaign, b.campaign], kind="pairwise", enqueue=False)
     scoped = token_client(trainer, campaigns=[a.campaign], read_only=True)
     assert [s["id"] for s in scoped.get("/api/v1/exports").json()] == [str(only_a.uuid)]
@@ -96,8 +95,6 @@ def test_a_scoped_token_sees_only_snapshots_within_its_campaigns(db):
 
 def test_a_member_of_only_some_campaigns_does_not_see_the_snapshot(db):
     a, b = judged_campaign(dialogues=1), judged_campaign(dialogues=1)
-    from rlhf_export.services import snapshot_create
-
     both = snapshot_create(user=None, campaigns=[a.campaign, b.campaign], kind="pairwise", enqueue=False)
     assert session(a.trainer).get(f"/api/v1/exports/{both.uuid}").status_code == 404
     assert session(a.annotators[0]).get("/api/v1/exports").json() == []
@@ -114,8 +111,6 @@ def test_get_returns_the_manifest_and_short_lived_urls_that_download_the_files(j
 
 
 def test_an_unfinished_snapshot_has_no_files_and_reports_progress(judged):
-    from rlhf_export.services import snapshot_create
-
     pending = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
     api = session(judged.trainer)
     body = api.get(f"/api/v1/exports/{pending.uuid}").json()

@@ -2,17 +2,23 @@
 reproducibility, idempotence."""
 
 import collections
+import hashlib
+import io
+import json
+from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from auralign.annotation.models import Item
 from auralign.core import storage
 from auralign.quality.models import AnnotatorStats, ItemConsensus
+from config.celery_app import app
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.selectors import annotator_pseudonym
-from rlhf_export.services import snapshot_create, snapshot_run, snapshot_verify
+from rlhf_export.services import snapshot_create, snapshot_run, snapshot_verify, snapshots_reconcile
 from tests.factories import make_campaign, make_items, make_judgment, make_rubric, make_user
 from tests.rlhf_export.conftest import candidate_ids, export, judged_campaign, read_rows
 
@@ -202,9 +208,6 @@ def test_parquet_and_jsonl_hold_the_same_rows_in_the_same_order(judged):
 
 
 def test_manifest_lists_files_with_sizes_and_checksums(judged):
-    import hashlib
-    import json
-
     snapshot = export(judged)
     manifest = json.loads(storage.read(snapshot.prefix + "manifest.json"))
     assert manifest == snapshot.manifest
@@ -216,8 +219,6 @@ def test_manifest_lists_files_with_sizes_and_checksums(judged):
 
 
 def test_parquet_files_carry_the_kind_and_schema_version_but_no_timestamp(judged):
-    import io
-
     snapshot = export(judged)
     data = storage.read(snapshot.prefix + snapshot.files[0]["path"])
     metadata = pq.read_metadata(io.BytesIO(data)).metadata
@@ -229,8 +230,6 @@ def test_an_empty_selection_still_writes_every_split_with_its_schema(judged):
     snapshot = export(judged, filters={"judged_after": "2999-01-01T00:00:00Z"})
     assert snapshot.rows == 0 and snapshot.watermark["judgment_count"] == 0
     assert {f["split"] for f in snapshot.files} == {"train", "validation", "test"}
-    import io
-
     table = pq.read_table(io.BytesIO(storage.read(snapshot.prefix + snapshot.files[0]["path"])))
     assert table.num_rows == 0 and "chosen" in table.column_names
 
@@ -309,13 +308,6 @@ def test_campaigns_with_another_rubric_scale_export_their_own_bounds(db):
 
 
 def test_reconcile_re_enqueues_a_snapshot_whose_message_was_lost(judged):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from config.celery_app import app
-    from rlhf_export.services import snapshots_reconcile
-
     lost = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
     fresh = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
     ExportSnapshot.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))

@@ -66,3 +66,10 @@ def test_outsiders_get_404_for_a_snapshot_page(judged, client):
     snapshot = export(judged)
     client.force_login(make_user())
     assert client.get(f"/exports/{snapshot.uuid}/").status_code == 404
+
+
+def test_the_admin_shows_snapshots_read_only(judged, admin_client):
+    snapshot = export(judged)
+    assert str(snapshot.uuid) in admin_client.get("/admin/rlhf_export/exportsnapshot/").content.decode()
+    page = admin_client.get(f"/admin/rlhf_export/exportsnapshot/{snapshot.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
