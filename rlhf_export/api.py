@@ -32,8 +32,13 @@ def _visible(request, uuid) -> ExportSnapshot:
     return get_object_or_404(snapshots_for(user=request.user, token=_token(request)), uuid=uuid)
 
 
+# A plain string in the schema: an enum named "status" would collide with the campaigns' one.
+STATUS_FIELD = {"read_only": True, "help_text": "pending, running, succeeded or failed"}
+
+
 class SnapshotSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
+    status = serializers.CharField(**STATUS_FIELD)
     campaigns = serializers.SlugRelatedField(slug_field="uuid", many=True, read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
 
@@ -121,6 +126,7 @@ class ExportDetailApi(APIView):
 class ExportProgressApi(APIView):
     class OutputSerializer(serializers.ModelSerializer):
         id = serializers.UUIDField(source="uuid", read_only=True)
+        status = serializers.CharField(**STATUS_FIELD)
 
         class Meta:
             model = ExportSnapshot

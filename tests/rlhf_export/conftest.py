@@ -6,8 +6,12 @@ import io
 import json
 from dataclasses import dataclass
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 
 from auralign.accounts.models import User
 from auralign.annotation.models import Item, Judgment
@@ -59,6 +63,22 @@ def export(judged: Judged, kind: str = "pairwise", **options) -> ExportSnapshot:
 @pytest.fixture
 def judged(db) -> Judged:
     return judged_campaign()
+
+
+SERVER = "http://testserver"
+
+
+@pytest.fixture
+def in_process_api():
+    """An httpx client on which http://testserver is this process's Django app (other hosts, e.g.
+    the S3 server, go over the network). Like Django's test client, requests keep the database
+    connection open: closing it would end the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    with httpx.Client(mounts={SERVER: httpx.WSGITransport(app=get_wsgi_application())}) as http:
+        yield http
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def read_rows(snapshot: ExportSnapshot, fmt: str = "parquet", split: str | None = None) -> list[dict]:

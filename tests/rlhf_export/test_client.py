@@ -12,30 +12,25 @@ import uuid
 import httpx
 import pandas as pd
 import pytest
-from django.core.wsgi import get_wsgi_application
 
 from auralign.accounts.services import api_token_create
 from rlhf_export.client import AuralignClient, PullError, audio_keys, load_snapshot, pull
 from rlhf_export.services import snapshot_create
 from tests import services
-from tests.rlhf_export.conftest import export, judged_campaign, read_rows
+from tests.rlhf_export.conftest import SERVER, export, judged_campaign, read_rows
 
-SERVER = "http://testserver"
-
-
-def api_client(user, *, requests: list | None = None, **token_options) -> AuralignClient:
-    """The real API in-process; object-storage URLs of other hosts go over the network."""
+def api_client(http: httpx.Client, user, *, requests: list | None = None, **token_options) -> AuralignClient:
+    """The real API in-process with a read-only token of `user`; `requests` records every request."""
     _, secret = api_token_create(user=user, name="pull", read_only=True, **token_options)
-    hooks = {"request": [requests.append]} if requests is not None else {}
-    http = httpx.Client(mounts={SERVER: httpx.WSGITransport(app=get_wsgi_application())}, event_hooks=hooks)
+    http.event_hooks = {"request": [requests.append] if requests is not None else [], "response": []}
     return AuralignClient(SERVER, secret, http=http)
 
 
 @pytest.fixture
-def pulled(db, tmp_path):
+def pulled(db, tmp_path, in_process_api):
     judged = judged_campaign(dialogues=3, k=2, annotators=2, with_audio=True)
     snapshot = export(judged)
-    client = api_client(judged.trainer)
+    client = api_client(in_process_api, judged.trainer)
     pull(client, str(snapshot.uuid), tmp_path / "snap", progress=False)
     return judged, snapshot, client, tmp_path / "snap"
 
@@ -63,14 +58,14 @@ def test_a_pulled_folder_loads_with_pandas_and_datasets(pulled):
 
 
 def test_pull_resumes_a_partial_file_with_a_range_request(pulled):
-    judged, snapshot, _, folder = pulled
+    judged, snapshot, client, folder = pulled
     f = next(f for f in snapshot.files if f["format"] == "jsonl" and f["bytes"] > 100)
     target = folder / f["path"]
     data = target.read_bytes()
     target.unlink()
     target.with_name(target.name + ".part").write_bytes(data[: len(data) // 2])
     requests: list[httpx.Request] = []
-    pull(api_client(judged.trainer, requests=requests), str(snapshot.uuid), folder, progress=False)
+    pull(api_client(client.http, judged.trainer, requests=requests), str(snapshot.uuid), folder, progress=False)
     assert target.read_bytes() == data
     ranged = [r for r in requests if r.url.path.endswith(f["path"])]
     assert [r.headers.get("Range") for r in ranged] == [f"bytes={len(data) // 2}-"]
@@ -91,9 +86,9 @@ def test_a_corrupted_partial_file_fails_the_checksum_and_the_next_pull_repairs_i
 
 
 def test_files_already_complete_are_not_downloaded_again(pulled):
-    judged, snapshot, _, folder = pulled
+    judged, snapshot, client, folder = pulled
     requests: list[httpx.Request] = []
-    pull(api_client(judged.trainer, requests=requests), str(snapshot.uuid), folder, progress=False)
+    pull(api_client(client.http, judged.trainer, requests=requests), str(snapshot.uuid), folder, progress=False)
     assert not [r for r in requests if r.url.path.endswith((".parquet", ".jsonl"))]
 
 
@@ -107,18 +102,18 @@ def test_pull_with_audio_fetches_every_referenced_audio_file(pulled):
         assert hashlib.sha256((folder / key).read_bytes()).hexdigest() == key.split("/")[-1].split(".")[0]
 
 
-def test_pulling_an_unfinished_snapshot_says_so(db, tmp_path):
+def test_pulling_an_unfinished_snapshot_says_so(db, tmp_path, in_process_api):
     judged = judged_campaign(dialogues=1)
     pending = snapshot_create(user=judged.trainer, campaigns=[judged.campaign], kind="pairwise", enqueue=False)
     with pytest.raises(PullError, match="is pending"):
-        pull(api_client(judged.trainer), str(pending.uuid), tmp_path, progress=False)
+        pull(api_client(in_process_api, judged.trainer), str(pending.uuid), tmp_path, progress=False)
 
 
-def test_a_token_for_another_campaign_cannot_pull(db, tmp_path):
+def test_a_token_for_another_campaign_cannot_pull(db, tmp_path, in_process_api):
     judged, other = judged_campaign(dialogues=1), judged_campaign(dialogues=1)
     snapshot = export(judged)
     other.campaign.memberships.create(user=judged.trainer, role="trainer")
-    client = api_client(judged.trainer, campaigns=[other.campaign])
+    client = api_client(in_process_api, judged.trainer, campaigns=[other.campaign])
     with pytest.raises(PullError, match="HTTP 404"):
         pull(client, str(snapshot.uuid), tmp_path, progress=False)
 
@@ -166,10 +161,10 @@ def test_the_command_line_exits_non_zero_with_one_line_on_a_bad_token(live_serve
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ") and "401" in result.stderr
 
 
-def test_pull_refuses_something_that_is_not_a_snapshot_id(db, tmp_path):
+def test_pull_refuses_something_that_is_not_a_snapshot_id(db, tmp_path, in_process_api):
     judged = judged_campaign(dialogues=1)
     with pytest.raises(PullError, match="not a snapshot id"):
-        pull(api_client(judged.trainer), "latest", tmp_path, progress=False)
+        pull(api_client(in_process_api, judged.trainer), "latest", tmp_path, progress=False)
 
 
 def test_the_command_line_needs_a_server_and_a_token(tmp_path):
@@ -178,11 +173,11 @@ def test_the_command_line_needs_a_server_and_a_token(tmp_path):
 
 
 @pytest.mark.services
-def test_pull_from_s3_follows_presigned_urls_without_sending_the_token(db, tmp_path, s3_settings):
+def test_pull_from_s3_follows_presigned_urls_without_sending_the_token(db, tmp_path, s3_settings, in_process_api):
     judged = judged_campaign(dialogues=2, k=2, annotators=1, with_audio=True)
     snapshot = export(judged)
     requests: list[httpx.Request] = []
-    pull(api_client(judged.trainer, requests=requests), str(snapshot.uuid), tmp_path, with_audio=True, progress=False)
+    pull(api_client(in_process_api, judged.trainer, requests=requests), str(snapshot.uuid), tmp_path, with_audio=True, progress=False)
     to_s3 = [r for r in requests if str(r.url).startswith(s3_settings.endpoint_url)]
     assert to_s3 and not any("authorization" in r.headers for r in to_s3)
     for f in snapshot.files:

@@ -9,7 +9,7 @@ from tests.rlhf_export.conftest import judged_campaign
 
 
 @pytest.mark.django_db
-def test_demo_export_pulls_and_loads_the_demo_judgments(tmp_path, settings):
+def test_demo_export_pulls_and_loads_the_demo_judgments(tmp_path, settings, in_process_api):  # keeps the connection open
     settings.ALLOWED_HOSTS = ["localhost"]
     judged = judged_campaign(dialogues=3, k=2, annotators=2, with_audio=True)
     out = io.StringIO()

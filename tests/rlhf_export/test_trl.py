@@ -1,13 +1,11 @@
 """A real client of the format: a pulled pairwise export loads with `datasets` and trains TRL's
 DPOTrainer for one step on a tiny random Qwen2 (built from a config, nothing downloaded)."""
 
-import httpx
 import pytest
-from django.core.wsgi import get_wsgi_application
 
 from auralign.accounts.services import api_token_create
 from rlhf_export.client import AuralignClient, load_snapshot, pull
-from tests.rlhf_export.conftest import export, judged_campaign
+from tests.rlhf_export.conftest import SERVER, export, judged_campaign
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -40,14 +38,13 @@ def tiny_chat_model():
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_a_pulled_pairwise_export_trains_trl_dpo_for_one_step(tmp_path):
+def test_a_pulled_pairwise_export_trains_trl_dpo_for_one_step(tmp_path, in_process_api):
     from trl import DPOConfig, DPOTrainer
 
     judged = judged_campaign(dialogues=4, k=2, annotators=2)
     snapshot = export(judged, splits={"train": 1.0})
     _, secret = api_token_create(user=judged.trainer, name="trl", read_only=True, campaigns=[judged.campaign])
-    http = httpx.Client(mounts={"http://testserver": httpx.WSGITransport(app=get_wsgi_application())})
-    pull(AuralignClient("http://testserver", secret, http=http), str(snapshot.uuid), tmp_path / "snap", progress=False)
+    pull(AuralignClient(SERVER, secret, http=in_process_api), str(snapshot.uuid), tmp_path / "snap", progress=False)
     train = load_snapshot(tmp_path / "snap")["train"]
     assert len(train) == snapshot.rows
     strict = train.filter(lambda row: not row["tie"])
