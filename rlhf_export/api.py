@@ -5,9 +5,6 @@ sees snapshots whose campaigns it covers. Creating one needs a session or a toke
 read-only (read-only trainer tokens pull, they do not create).
 """
 
-from auralign.accounts.models import ApiToken
-from auralign.core import storage
-from auralign.core.errors import Conflict, NotFound, ServiceError
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -16,6 +13,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auralign.accounts.models import ApiToken
+from auralign.core import storage
+from auralign.core.errors import Conflict, NotFound, ServiceError
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.selectors import export_campaigns, snapshot_audio_keys, snapshots_for
 from rlhf_export.services import snapshot_create

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+from django.core.wsgi import get_wsgi_application
+
 from auralign.accounts.models import User
 from auralign.accounts.services import api_token_create
 from auralign.campaigns.models import Campaign
-from django.core.wsgi import get_wsgi_application
-
 from rlhf_export.client import AuralignClient, load_snapshot, pull
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.services import snapshot_create, snapshot_run

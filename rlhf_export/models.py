@@ -1,7 +1,8 @@
-from auralign.core.models import PublicIdModel
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from auralign.core.models import PublicIdModel
 
 SCHEMA_VERSION = 1  # docs/formats.md "Export snapshot"; bump on any change to the files' columns
 

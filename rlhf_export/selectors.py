@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from django.db import connection
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
+from django.utils.crypto import salted_hmac
+
 from auralign.accounts.models import ApiToken, User
 from auralign.annotation.models import Item, ItemCandidate, Judgment
 from auralign.campaigns.models import Campaign, Membership
@@ -13,11 +18,6 @@ from auralign.campaigns.selectors import campaigns_for_user
 from auralign.dialogues.models import Turn
 from auralign.generation.models import Candidate
 from auralign.rubrics.models import RubricVersion
-from django.db import connection
-from django.db.models import CharField, Q, QuerySet
-from django.db.models.functions import Cast
-from django.utils.crypto import salted_hmac
-
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.rows import Batch, CandidateInfo, Criterion, ItemInfo, JudgmentRecord, Rubric, split_of
 

@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
 from auralign.accounts.models import User
 from auralign.annotation.models import Judgment
 from auralign.campaigns.models import Campaign
 from auralign.core.errors import Conflict
 from auralign.quality import selectors as quality
-from django.db import transaction
-from django.db.models import Max, Q
-from django.utils import timezone
-
 from rlhf_export.models import SCHEMA_VERSION, ExportSnapshot
 from rlhf_export.rows import BUILDERS, Context, JudgmentRecord
 from rlhf_export.schema import AUDIO_KEY_FIELDS

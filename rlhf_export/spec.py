@@ -7,11 +7,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
+
 from auralign.campaigns.models import Campaign
 from auralign.core.errors import ServiceError
 from auralign.rubrics.models import RubricVersion
-from django.utils.dateparse import parse_datetime
-
 from rlhf_export.models import ExportSnapshot
 
 SPLITS = ("train", "validation", "test")

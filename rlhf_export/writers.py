@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from auralign.core import storage
 
+from auralign.core import storage
 from rlhf_export.models import SCHEMA_VERSION
 from rlhf_export.schema import SCHEMAS
 from rlhf_export.spec import SPLITS

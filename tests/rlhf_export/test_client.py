@@ -19,6 +19,7 @@ from rlhf_export.services import snapshot_create
 from tests import services
 from tests.rlhf_export.conftest import SERVER, export, judged_campaign, read_rows
 
+
 def api_client(http: httpx.Client, user, *, requests: list | None = None, **token_options) -> AuralignClient:
     """The real API in-process with a read-only token of `user`; `requests` records every request."""
     _, secret = api_token_create(user=user, name="pull", read_only=True, **token_options)
