@@ -1,3 +1,9 @@
 """Annotator pages (task page, my campaigns)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotator_ui import views
+
+urlpatterns = [
+    path("annotate/<uuid:uuid>/", views.annotate, name="annotate"),
+]

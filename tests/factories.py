@@ -171,3 +171,21 @@ def make_judgment(
     Item.objects.filter(pk=item.pk).update(judgment_count=item.judgment_count + 1, slots_used=slots)
     item.refresh_from_db()
     return judgment
+
+
+def judgment_payload(assignment: Assignment, *, listened: float = 1.0, **overrides) -> dict:
+    """A valid submission for a lease, as the task page sends it: the annotator's order as the
+    ranking (no ties), the top score for every criterion, everything listened."""
+    order = list(assignment.display_order)
+    criteria = list(assignment.campaign.rubric_version.criteria.all())
+    payload = {
+        "client_submission_id": str(uuid.uuid4()),
+        "ranking": [[c] for c in order],
+        "scores": {c: {cr.key: cr.scale_max for cr in criteria} for c in order},
+        "flags": {},
+        "rationale": "",
+        "listened": {c: listened for c in order},
+        "time_spent_ms": 12000,
+    }
+    payload.update(overrides)
+    return payload

@@ -8,5 +8,7 @@ urlpatterns = [
     path("", include("auralign.policies.api")),
     path("", include("auralign.dialogues.api")),
     path("", include("auralign.campaigns.api")),
+    path("", include("auralign.quality.api")),
+    path("", include("auralign.annotation.api")),
     path("", include("rlhf_export.api")),
 ]

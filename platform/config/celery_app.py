@@ -52,6 +52,9 @@ def configure(app: Celery) -> None:
                 "task": "auralign.generation.reconcile",
                 "schedule": float(settings.CELERY_BEAT_RECONCILE_SECONDS),
             },
+            # Quality figures refresh within a minute of new judgments, off the submission hot path.
+            "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 60.0},
+            "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
         },
     )
     if settings.CELERY_BROKER_URL.startswith("filesystem"):

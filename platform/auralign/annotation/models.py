@@ -1,8 +1,14 @@
+import random
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from auralign.core.models import PublicIdModel
+
+
+def random_tiebreak() -> float:
+    return random.random()
 
 
 class Item(PublicIdModel):
@@ -20,6 +26,7 @@ class Item(PublicIdModel):
     slots_used = models.PositiveSmallIntegerField(default=0)
     judgment_count = models.PositiveIntegerField(default=0)
     priority = models.FloatField(default=0.0, help_text="higher is served first (e.g. reward-model uncertainty)")
+    tiebreak = models.FloatField(default=random_tiebreak, help_text="random order among otherwise equal items")
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -30,7 +37,17 @@ class Item(PublicIdModel):
             ),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="item_overlap_positive"),
         ]
-        indexes = [models.Index(fields=["campaign", "is_gold", "completed_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "is_gold", "completed_at"]),
+            # The assignment engine's queue: open regular items, closest to completion first.
+            # Only items with a free slot are in it, so "next item" reads its head, never scans.
+            models.Index(
+                fields=["campaign", "-slots_used", "-priority", "tiebreak"],
+                condition=Q(completed_at__isnull=True, is_gold=False, slots_used__lt=F("overlap")),
+                name="item_open_queue",
+            ),
+            models.Index(fields=["campaign", "tiebreak"], condition=Q(is_gold=True), name="item_gold_queue"),
+        ]
 
 
 class ItemCandidate(models.Model):

@@ -3,11 +3,13 @@ quality figure computed from them (compute_quality, pure numpy). docs/quality.md
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from django.db.models import Max
 
 from auralign.annotation.models import Item, ItemCandidate, Judgment
 from auralign.campaigns.models import Campaign
@@ -105,45 +107,47 @@ def load_campaign(campaign: Campaign) -> CampaignData:
             degraded_uuids[i] = {u for p, u in enumerate(uuids) if item_degraded[i, p]}
 
     keys = [c["key"] for c in criteria]
-    rows = Judgment.objects.filter(campaign=campaign).order_by("id").values_list(
+    # Everything up to the newest judgment now; later ones belong to the next run.
+    judgments = Judgment.objects.filter(campaign=campaign)
+    newest = judgments.aggregate(m=Max("id"))["m"] or 0
+    judgments = judgments.filter(id__lte=newest)
+    n = judgments.count()
+    ids, j_item, j_user, times, first = (np.zeros(n, dtype=np.int64) for _ in range(5))
+    listened, gold_acc, caught = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    ranks, scores = np.full((n, k), np.nan), np.full((n, k, len(keys)), np.nan)
+    created = np.zeros(n)
+    flag_counts: Counter = Counter()
+    rows = judgments.order_by("id").values_list(
         "id", "item_id", "annotator_id", "ranking", "scores", "listened", "time_spent_ms", "created_at",
         "assignment__display_order", "flags",
     )
-    ids, j_item, j_user, times, created, first, gold_acc, caught = [], [], [], [], [], [], [], []
-    ranks_rows, score_rows, listened = [], [], []
-    flag_counts: Counter = Counter()
-    for jid, item_id, user_id, ranking, scores, heard, time_ms, at, order, flags in rows.iterator(chunk_size=2000):
+    for j, (jid, item_id, user_id, ranking, given, heard, time_ms, at, order, flags) in enumerate(rows.iterator(chunk_size=2000)):
         i = index[item_id]
         pos = position[i]
-        r = np.full(k, np.nan)
         for t, tier in enumerate(ranking or []):
             for u in tier:
                 if u in pos:
-                    r[pos[u]] = t
-        s = np.full((k, len(keys)), np.nan)
-        for u, per in (scores or {}).items():
+                    ranks[j, pos[u]] = t
+        for u, per in (given or {}).items():
             if u in pos and isinstance(per, dict):
                 for c, key in enumerate(keys):
                     v = per.get(key)
                     if isinstance(v, int | float) and not isinstance(v, bool):
-                        s[pos[u], c] = v
-        ids.append(jid)
-        j_item.append(i)
-        j_user.append(user_id)
-        ranks_rows.append(r)
-        score_rows.append(s)
-        listened.append(float(np.mean([min(1.0, max(0.0, float((heard or {}).get(u, 0.0)))) for u in pos])) if pos else 0.0)
-        times.append(time_ms)
-        created.append(at.timestamp())
-        first.append(pos.get(order[0], -1) if order else -1)
-        gold_acc.append(gold.gold_accuracy(ranking, constraints[i]) if i in constraints else None)
-        caught.append(float(gold.honeypot_caught(ranking, degraded_uuids[i])) if i in degraded_uuids else None)
+                        scores[j, pos[u], c] = v
+        ids[j], j_item[j], j_user[j], times[j], created[j] = jid, i, user_id, time_ms, at.timestamp()
+        heard = heard or {}
+        listened[j] = sum(min(1.0, max(0.0, float(heard.get(u, 0.0)))) for u in pos) / len(pos) if pos else 0.0
+        first[j] = pos.get(order[0], -1) if order else -1
+        if i in constraints:
+            accuracy = gold.gold_accuracy(ranking, constraints[i])
+            gold_acc[j] = np.nan if accuracy is None else accuracy
+        if i in degraded_uuids:
+            caught[j] = float(gold.honeypot_caught(ranking, degraded_uuids[i]))
         for u, marks in (flags or {}).items():
             p = -1 if u == "_item" else pos.get(u)
             if p is not None and isinstance(marks, list):
                 for mark in set(marks) & {*CONTENT_FLAGS, "none_acceptable"}:
                     flag_counts[(i, p, mark)] += 1
-    n = len(ids)
     return CampaignData(
         criteria=criteria,
         policies=[(str(cp.policy.uuid), cp.policy.name) for cp in policy_rows],
@@ -156,17 +160,17 @@ def load_campaign(campaign: Campaign) -> CampaignData:
         item_cands=item_cands,
         item_policy=item_policy,
         item_degraded=item_degraded,
-        judgment_ids=np.array(ids, dtype=np.int64),
-        j_item=np.array(j_item, dtype=np.int64),
-        j_user=np.array(j_user, dtype=np.int64),
-        j_ranks=np.array(ranks_rows).reshape(n, k),
-        j_scores=np.array(score_rows).reshape(n, k, len(keys)),
-        j_listened=np.array(listened, dtype=float),
-        j_time_ms=np.array(times, dtype=float),
-        j_created=np.array(created, dtype=float),
-        j_first=np.array(first, dtype=np.int64),
-        j_gold_accuracy=np.array([np.nan if v is None else v for v in gold_acc], dtype=float),
-        j_caught=np.array([np.nan if v is None else v for v in caught], dtype=float),
+        judgment_ids=ids,
+        j_item=j_item,
+        j_user=j_user,
+        j_ranks=ranks,
+        j_scores=scores,
+        j_listened=listened,
+        j_time_ms=times.astype(float),
+        j_created=created,
+        j_first=first,
+        j_gold_accuracy=gold_acc,
+        j_caught=caught,
         flag_counts=flag_counts,
     )
 
@@ -185,18 +189,28 @@ class QualityResult:
 
 
 def _none(x) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _by_user(data: CampaignData) -> list[tuple[int, np.ndarray]]:
+    """(user id, that user's judgment indices in submission order) for every annotator."""
+    if not len(data.j_user):
+        return []
+    order = np.argsort(data.j_user, kind="stable")
+    users, starts = np.unique(data.j_user[order], return_index=True)
+    return [(int(u), rows) for u, rows in zip(users.tolist(), np.split(order, starts[1:]), strict=True)]
 
 
 def _qualified(data: CampaignData, params: Params) -> dict[int, bool]:
     out = {}
-    for user in np.unique(data.j_user):
-        acc = data.j_gold_accuracy[(data.j_user == user) & ~np.isnan(data.j_gold_accuracy)]
-        out[int(user)] = gold.qualification_passed([float(a) for a in acc], gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
+    for user, rows in _by_user(data):
+        acc = data.j_gold_accuracy[rows]
+        acc = acc[~np.isnan(acc)].tolist()
+        out[user] = gold.qualification_passed(acc, gold_items=params.gate_items, min_accuracy=params.gate_accuracy)
     return out
 
 
-def weighted_scores(data: CampaignData) -> np.ndarray:
+def _weighted_scores(data: CampaignData) -> np.ndarray:
     """(J, K) rubric-weighted mean of each candidate's scores, each criterion scaled to 0..1."""
     if not data.criteria:
         return np.full(data.j_ranks.shape, np.nan)
@@ -217,44 +231,43 @@ def _alpha_units(data: CampaignData, values: np.ndarray, n_values: int, mask: np
     return stats.krippendorff_alpha(stats.value_counts(units, values[mask].reshape(-1), len(data.item_ids) * k, n_values))
 
 
+def criterion_view(key: str) -> str:
+    """The leaderboard view of one criterion (the dot keeps it apart from 'ranking' and 'score',
+    since criterion keys are slugs)."""
+    return f"criterion.{key}"
+
+
 def _agreement(data: CampaignData, counted: np.ndarray, relations: dict[str, np.ndarray]) -> tuple[dict, np.ndarray]:
+    """α and pairwise agreement for the ranking and for each criterion, and the per-item agreement."""
     n_items = len(data.item_ids)
-    k = data.k
-    views = {}
-    item_agreement = np.full(n_items, np.nan)
-    for name, rel in relations.items():
-        if name == "score":
-            continue  # a derived figure; agreement is reported per criterion
+
+    def figures(rel: np.ndarray, codes: np.ndarray, n_values: int) -> tuple[dict, np.ndarray]:
         ra = stats.relation_agreement(data.j_item[counted], rel[counted], n_items)
-        if name == "ranking":
-            codes, n_values = data.j_ranks, k
-            item_agreement = ra.per_item
-        else:
-            c = next(i for i, cr in enumerate(data.criteria) if cr["key"] == name)
-            cr = data.criteria[c]
-            codes = data.j_scores[:, :, c] - cr["scale_min"]
-            codes = np.where((codes >= 0) & (codes <= cr["scale_max"] - cr["scale_min"]), codes, np.nan)
-            n_values = cr["scale_max"] - cr["scale_min"] + 1
-        units = int((~np.isnan(ra.per_item)).sum())
-        views[name] = {
-            "alpha": _none(_alpha_units(data, codes, n_values, counted)),
-            "pairwise": _none(ra.pooled),
-            "items": units,
-        }
+        alpha = _alpha_units(data, codes, n_values, counted)
+        return {"alpha": _none(alpha), "pairwise": _none(ra.pooled), "items": int((~np.isnan(ra.per_item)).sum())}, ra.per_item
+
+    ranking, item_agreement = figures(relations["ranking"], data.j_ranks, data.k)
+    criteria = []
+    for c, cr in enumerate(data.criteria):
+        span = cr["scale_max"] - cr["scale_min"]
+        codes = data.j_scores[:, :, c] - cr["scale_min"]
+        codes = np.where((codes >= 0) & (codes <= span), codes, np.nan)
+        found, _ = figures(relations[criterion_view(cr["key"])], codes, span + 1)
+        criteria.append({"key": cr["key"], "label": cr["label"], **found})
     agreement = {
-        "ranking": views.get("ranking", {}),
-        "criteria": [{"key": c["key"], "label": c["label"], **views[c["key"]]} for c in data.criteria],
+        "ranking": ranking,
+        "criteria": criteria,
         "mean_item_agreement": _none(np.nanmean(item_agreement)) if np.isfinite(item_agreement).any() else None,
     }
     return agreement, item_agreement
 
 
-def _position_bias(data: CampaignData, mask: np.ndarray) -> dict:
-    """How often the candidate shown first wins (a tie for first shares the win), against chance 1/K."""
-    known = mask & (data.j_first >= 0)
-    if not known.any():
+def _position_bias(data: CampaignData, rows: np.ndarray) -> dict:
+    """How often the candidate shown first wins (a tie for first shares the win), against chance
+    1/K, over the judgments `rows`."""
+    rows = rows[data.j_first[rows] >= 0]
+    if not len(rows):
         return {"judgments": 0, "first_shown_win_rate": None, "chance": None, "z": None}
-    rows = np.nonzero(known)[0]
     ranks = data.j_ranks[rows]
     first_rank = ranks[np.arange(len(rows)), data.j_first[rows]]
     top = ranks == np.nanmin(ranks, axis=1, keepdims=True)
@@ -270,16 +283,16 @@ def _position_bias(data: CampaignData, mask: np.ndarray) -> dict:
     }
 
 
-def _weights(data: CampaignData, users: np.ndarray, per_user: dict[int, dict], params: Params) -> None:
+def _weights(per_user: dict[int, dict], params: Params) -> None:
     """Reliability weight per annotator (docs/quality.md): gold × honeypot × agreement × listening."""
     chance_corrected = {}
-    for u in users:
+    for u in per_user:
         s = per_user[u]
         if s["loo_pairs"]:
             chance_corrected[u] = min(1.0, max(0.0, 2.0 * s["loo_agreement"] - 1.0))
     established = [v for u, v in chance_corrected.items() if per_user[u]["loo_pairs"] >= _AGREEMENT_PRIOR]
     typical = float(np.median(established)) if established else 1.0
-    for u in users:
+    for u in per_user:
         s = per_user[u]
         g = (s["_gold_sum"] + _GOLD_PRIOR) / (s["gold_answered"] + _GOLD_PRIOR)
         h = (s["honeypots_caught"] + _HONEYPOT_PRIOR) / (s["honeypots_seen"] + _HONEYPOT_PRIOR)
@@ -294,10 +307,8 @@ def _weights(data: CampaignData, users: np.ndarray, per_user: dict[int, dict], p
 def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bool], params: Params) -> list[dict]:
     n_items = len(data.item_ids)
     loo_sum, loo_pairs = stats.leave_one_out_agreement(data.j_item, stats.rank_relations(data.j_ranks), counted, n_items)
-    users = np.unique(data.j_user)
     per_user: dict[int, dict] = {}
-    for u in users:
-        m = data.j_user == u
+    for u, m in _by_user(data):
         gold_acc = data.j_gold_accuracy[m]
         gold_acc = gold_acc[~np.isnan(gold_acc)]
         caught = data.j_caught[m]
@@ -306,10 +317,10 @@ def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bo
         time_ms = data.j_time_ms[m]
         bias = _position_bias(data, m)
         created = data.j_created[m]
-        per_user[int(u)] = {
-            "annotator_id": int(u),
-            "judgments": int(m.sum()),
-            "qualified": qualified[int(u)],
+        per_user[u] = {
+            "annotator_id": u,
+            "judgments": len(m),
+            "qualified": qualified[u],
             "gold_answered": int(len(gold_acc)),
             "gold_accuracy": _none(gold_acc.mean()) if len(gold_acc) else None,
             "_gold_sum": float(gold_acc.sum()),
@@ -327,7 +338,7 @@ def _annotators(data: CampaignData, counted: np.ndarray, qualified: dict[int, bo
             "first_at": datetime.fromtimestamp(created.min(), UTC),
             "last_at": datetime.fromtimestamp(created.max(), UTC),
         }
-    _weights(data, [int(u) for u in users], per_user, params)
+    _weights(per_user, params)
     for s in per_user.values():
         del s["_gold_sum"]
     return list(per_user.values())
@@ -344,53 +355,67 @@ def _consensus(data: CampaignData, counted: np.ndarray, weights: np.ndarray, ite
     np.add.at(total, data.j_item[counted], np.nan_to_num(mid) * w)
     np.add.at(mass, data.j_item[counted], w)
     n_judgments = np.bincount(data.j_item[counted], minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(mass > 0, total / mass, np.inf)  # candidates nobody ranked share the last tier
+        order = np.argsort(mean, axis=1, kind="stable")
+        ordered = np.take_along_axis(mean, order, axis=1)
+        new_tier = np.concatenate([np.ones((n_items, 1), dtype=bool), np.diff(ordered, axis=1) > 1e-9], axis=1)
+    agreement = [_none(a) for a in item_agreement.tolist()]
     out = []
-    for i in np.nonzero(n_judgments)[0]:
+    for i in np.nonzero(n_judgments)[0].tolist():
         uuids = data.item_cands[i]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(mass[i, : len(uuids)] > 0, total[i, : len(uuids)] / mass[i, : len(uuids)], np.inf)
         tiers: list[list[str]] = []
-        last = None
-        for p in np.argsort(mean, kind="stable"):
-            if last is not None and abs(mean[p] - last) < 1e-9:
-                tiers[-1].append(uuids[p])
-            else:
-                tiers.append([uuids[p]])
-            last = mean[p]
-        out.append(
-            {"item_id": int(data.item_ids[i]), "judgments": int(n_judgments[i]), "agreement": _none(item_agreement[i]), "ranking": tiers}
-        )
+        for p, starts in zip(order[i].tolist(), new_tier[i].tolist(), strict=True):
+            if p >= len(uuids):
+                continue
+            if starts or not tiers:
+                tiers.append([])
+            tiers[-1].append(uuids[p])
+        out.append({"item_id": int(data.item_ids[i]), "judgments": int(n_judgments[i]), "agreement": agreement[i], "ranking": tiers})
     return out
 
 
-def _comparisons(data: CampaignData, rel: np.ndarray, mask: np.ndarray) -> stats.ComparisonPatterns:
-    """Policy-vs-policy comparisons from pair relations of the masked judgments: degraded honeypot
-    copies and pairs of one policy's own samples are left out; a tie is half a win each way."""
-    a, b = stats.position_pairs(data.k)
-    rows = np.nonzero(mask)[0]
-    pa = data.item_policy[data.j_item[rows]][:, a]
-    pb = data.item_policy[data.j_item[rows]][:, b]
-    genuine = ~(data.item_degraded[data.j_item[rows]][:, a] | data.item_degraded[data.j_item[rows]][:, b])
-    r = rel[rows]
-    ok = (pa >= 0) & (pb >= 0) & (pa != pb) & genuine & ~np.isnan(r)
-    j, p = np.nonzero(ok)
-    r, pa, pb, judgment = r[j, p], pa[j, p], pb[j, p], rows[j]
+@dataclass
+class _PolicyPairs:
+    """For every judgment and position pair: the two policies, and whether the pair compares two
+    genuine replies of different policies (degraded honeypot copies and one policy's own samples
+    are left out of the leaderboard)."""
+
+    a: np.ndarray  # (J, P) policy code of the pair's first position
+    b: np.ndarray
+    usable: np.ndarray  # (J, P) bool
+
+    @classmethod
+    def of(cls, data: CampaignData) -> _PolicyPairs:
+        first, second = stats.position_pairs(data.k)
+        policy = data.item_policy[data.j_item]
+        degraded = data.item_degraded[data.j_item]
+        pa, pb = policy[:, first], policy[:, second]
+        return cls(a=pa, b=pb, usable=(pa >= 0) & (pb >= 0) & (pa != pb) & ~(degraded[:, first] | degraded[:, second]))
+
+
+def _comparisons(data: CampaignData, pairs: _PolicyPairs, rel: np.ndarray, mask: np.ndarray) -> stats.ComparisonPatterns:
+    """Policy-vs-policy comparisons from the pair relations of the masked judgments; a tie is
+    half a win each way."""
+    j, p = np.nonzero(pairs.usable & mask[:, None] & ~np.isnan(rel))
+    r, pa, pb = rel[j, p], pairs.a[j, p], pairs.b[j, p]
     tie = r == 0
     winner = np.concatenate([np.where(r > 0, pa, pb), pa[tie]])
     loser = np.concatenate([np.where(r > 0, pb, pa), pb[tie]])
     halves = np.concatenate([np.where(tie, 1, 2), np.ones(tie.sum(), dtype=np.int64)])
-    return stats.comparison_patterns(np.concatenate([judgment, judgment[tie]]), winner, loser, halves, len(data.policies))
+    return stats.comparison_patterns(np.concatenate([j, j[tie]]), winner, loser, halves, len(data.policies))
 
 
 def _leaderboard(data: CampaignData, relations: dict[str, np.ndarray], counted: np.ndarray, weights: np.ndarray, params: Params) -> dict:
     rng = np.random.default_rng(params.seed)
+    pairs = _PolicyPairs.of(data)
     out = {"views": [], "thresholds": list(params.thresholds), "boards": {}}
     labels = {"ranking": "Overall (rankings)", "score": "Overall (weighted rubric score)"}
-    labels.update({c["key"]: c["label"] for c in data.criteria})
+    labels.update({criterion_view(c["key"]): c["label"] for c in data.criteria})
     for name, rel in relations.items():
         out["views"].append({"key": name, "label": labels[name]})
         for t in params.thresholds:
-            patterns = _comparisons(data, rel, counted & (weights >= t))
+            patterns = _comparisons(data, pairs, rel, counted & (weights >= t))
             out["boards"][f"{name}@{t:g}"] = _board(data, patterns, params, rng)
     return out
 
@@ -495,11 +520,11 @@ def _flags(data: CampaignData) -> dict:
 def compute_quality(data: CampaignData, params: Params) -> QualityResult:
     qualified = _qualified(data, params)
     counted = np.array([qualified[int(u)] for u in data.j_user], dtype=bool)
-    relations = {"ranking": stats.rank_relations(data.j_ranks), "score": stats.score_relations(weighted_scores(data))}
+    relations = {"ranking": stats.rank_relations(data.j_ranks), "score": stats.score_relations(_weighted_scores(data))}
     for c, cr in enumerate(data.criteria):
-        relations[cr["key"]] = stats.score_relations(data.j_scores[:, :, c])
+        relations[criterion_view(cr["key"])] = stats.score_relations(data.j_scores[:, :, c])
     agreement, item_agreement = _agreement(data, counted, relations)
-    agreement["position_bias"] = _position_bias(data, counted)
+    agreement["position_bias"] = _position_bias(data, np.nonzero(counted)[0])
     annotators = _annotators(data, counted, qualified, params)
     weight_of = {a["annotator_id"]: a["weight"] for a in annotators}
     weights = np.array([weight_of[int(u)] for u in data.j_user], dtype=float)

@@ -200,20 +200,12 @@ class Leaderboard:
     theta: np.ndarray  # (P,) centred log-strengths
     ci_low: np.ndarray  # (P,) bootstrap percentile interval
     ci_high: np.ndarray
-    wins: np.ndarray  # (P, P) total wins (ties half)
-    comparisons: np.ndarray  # (P, P) comparisons between i and j
-    judgments: int
-    rounds: int
 
 
 def bt_leaderboard(patterns: ComparisonPatterns, *, rounds: int, rng: np.random.Generator, level: float = 0.95, prior: float = 1.0) -> Leaderboard:
     """Strengths with bootstrap percentile confidence intervals."""
-    wins = patterns.total
-    theta = bt_fit(wins, prior=prior)
+    theta = bt_fit(patterns.total, prior=prior)
     boot = bt_bootstrap(patterns, rounds=rounds, rng=rng, prior=prior)
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(boot, [tail, 100.0 - tail], axis=0)
-    return Leaderboard(
-        theta=theta, ci_low=low, ci_high=high, wins=wins, comparisons=wins + wins.T,
-        judgments=int(patterns.counts.sum()), rounds=rounds,
-    )
+    return Leaderboard(theta=theta, ci_low=low, ci_high=high)

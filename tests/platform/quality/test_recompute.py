@@ -3,9 +3,9 @@
 import krippendorff
 import numpy as np
 import pytest
-
 from auralign.quality.models import AnnotatorStats, CampaignQuality, ItemConsensus
 from auralign.quality.services import quality_recompute
+
 from tests.factories import make_campaign, make_items, make_judgment, make_policy, make_rubric, make_user
 
 pytestmark = pytest.mark.django_db
@@ -118,12 +118,12 @@ def test_leaderboard_orders_policies_by_how_often_they_win_overall_and_per_crite
     boards = CampaignQuality.objects.get(campaign=campaign).leaderboard["boards"]
     order = lambda key: [p["name"] for p in boards[key]["policies"]]  # noqa: E731
     assert order("ranking@0") == ["strong", "middle", "weak"]
-    assert order("correctness@0") == ["strong", "middle", "weak"]
-    assert order("fluency@0") == ["weak", "middle", "strong"]
+    assert order("criterion.correctness@0") == ["strong", "middle", "weak"]
+    assert order("criterion.fluency@0") == ["weak", "middle", "strong"]
     top = boards["ranking@0"]["policies"][0]
     assert top["ci"][0] <= top["strength"] <= top["ci"][1]
     assert top["comparisons"] == 10 * 3 * 2 and boards["ranking@0"]["comparisons"] == 10 * 3 * 3
-    assert boards["emotional_resonance@0"]["policies"][0]["win_rate"] == 0.5  # all ties
+    assert boards["criterion.emotional_resonance@0"]["policies"][0]["win_rate"] == 0.5  # all ties
 
 
 def test_progress_counts_items_that_reached_their_overlap():
@@ -145,3 +145,37 @@ def test_recompute_of_a_campaign_without_judgments_stores_empty_figures():
     row = quality_recompute(campaign_id=campaign.pk)
     assert (row.judgment_count, row.progress["items"], row.agreement["ranking"]["alpha"]) == (0, 2, None)
     assert all(p["strength"] is None for p in row.leaderboard["boards"]["ranking@0"]["policies"])
+
+
+def test_demo_quality_prints_agreement_and_every_leaderboard_view():
+    import io
+
+    from auralign.quality.demo import demo_quality, demo_quality_setup
+
+    good, bad = make_policy("good-model"), make_policy("bad-model")
+    users = [make_user(), make_user()]
+    campaign = make_campaign(annotators=users, policies=[good, bad], dialogues=4)
+    make_items(campaign)
+    assert demo_quality_setup(campaign=campaign, gold_order=["good-model", "bad-model"], gold=1, honeypots=1) == {"gold": 1, "honeypots": 1}
+    for item in campaign.items.all():
+        for user in users:
+            make_judgment(item, user)
+    out = io.StringIO()
+    demo_quality(campaign=campaign, stdout=out)
+    text = out.getvalue()
+    assert "Correctness: α =" in text and "leaderboard, Overall (rankings): " in text and "good-model" in text
+
+
+def test_a_criterion_named_like_an_overall_view_gets_its_own_leaderboard():
+    criteria = [{"key": "score", "label": "Score"}, {"key": "ranking", "label": "Ranking"}]
+    a, b = make_user(), make_user()
+    campaign = make_campaign(annotators=[a, b], dialogues=2, rubric_version=make_rubric(criteria=criteria, frozen=True))
+    for item in make_items(campaign):
+        x, y = cands(item)
+        for user in (a, b):  # the overall ranking says x, both criteria say y
+            make_judgment(item, user, ranking=[[x], [y]], scores={x: {"score": 1, "ranking": 1}, y: {"score": 5, "ranking": 5}})
+    quality_recompute(campaign_id=campaign.pk)
+    lb = CampaignQuality.objects.get(campaign=campaign).leaderboard
+    assert [v["key"] for v in lb["views"]] == ["ranking", "score", "criterion.score", "criterion.ranking"]
+    first = {v: lb["boards"][f"{v}@0"]["policies"][0]["id"] for v in ("ranking", "criterion.ranking")}
+    assert first["ranking"] != first["criterion.ranking"]

@@ -3,7 +3,6 @@
 import krippendorff
 import numpy as np
 import pytest
-
 from auralign.quality import stats
 
 nan = np.nan

@@ -1,0 +1,148 @@
+"""Annotation reads: what an annotator's page receives, and their progress.
+
+Blindness: nothing built here names a policy. Candidates are named by their uuid and a letter in
+this annotator's order; audio by its opaque content-addressed key behind a short-lived URL, and
+only for the annotator's own live lease (the callers check that)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, Q
+
+from auralign.accounts.models import User
+from auralign.annotation.models import Assignment, Item, ItemCandidate
+from auralign.campaigns.models import Campaign, Membership
+from auralign.core import storage
+from auralign.dialogues.models import Turn
+from auralign.generation.models import Candidate
+from auralign.media.models import AudioAsset
+from auralign.rubrics.models import Criterion, RubricVersion
+
+LABELS = "ABCDEF"  # candidates as this annotator sees them, in their display order
+
+_criteria_cache: dict[tuple[int, datetime], tuple[Criterion, ...]] = {}
+
+
+def rubric_criteria(version: RubricVersion) -> tuple[Criterion, ...]:
+    """A rubric version's criteria; a frozen version never changes, so it is read once."""
+    if not version.is_frozen:
+        return tuple(version.criteria.all())
+    key = (version.pk, version.frozen_at)
+    if key not in _criteria_cache:
+        _criteria_cache[key] = tuple(version.criteria.all())
+    return _criteria_cache[key]
+
+
+def _audio(asset: AudioAsset | None, *, with_url: bool) -> dict | None:
+    if asset is None:
+        return None
+    out = {"duration_s": asset.duration_s, "peaks": asset.peaks}
+    if with_url:
+        out["url"] = storage.url(asset.key)
+    return out
+
+
+def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: list[Candidate] | None = None) -> dict:
+    """Everything the task page needs for one lease: the dialogue, the K candidates in this
+    annotator's order, the lease times and the saved draft. Audio URLs only while it is live.
+    `candidates` (with their audio) saves a query when the caller has just read them."""
+    campaign = assignment.campaign
+    live = assignment.status == Assignment.Status.LIVE
+    if candidates is None:
+        links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
+        candidates = [link.candidate for link in links]
+    by_uuid = {str(c.uuid): c for c in candidates}
+    candidates = []
+    for n, cid in enumerate(assignment.display_order):
+        c = by_uuid[cid]
+        card = {"id": cid, "label": LABELS[n], "reply_text": c.reply_text, "audio": _audio(c.audio, with_url=live)}
+        if campaign.reasoning_display != Campaign.Reasoning.HIDDEN:
+            card["reasoning"] = c.reasoning
+        candidates.append(card)
+    turns = Turn.objects.filter(dialogue_id=assignment.item.dialogue_id).select_related("audio").order_by("index")
+    return {
+        "item": str(assignment.item.uuid),
+        "status": assignment.status,
+        "resumed": resumed,
+        "leased_at": assignment.leased_at,
+        "expires_at": assignment.expires_at,
+        "turns": [{"role": t.role, "text": t.text, "audio": _audio(t.audio, with_url=live)} for t in turns],
+        "candidates": candidates,
+        "draft": assignment.draft,
+    }
+
+
+def lease_audio_urls(assignment: Assignment) -> dict:
+    """Fresh short-lived URLs for a live lease's audio: {"turns": [url|None...], "candidates": {id: url}}."""
+    links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
+    urls = {str(link.candidate.uuid): link.candidate.audio for link in links}
+    turns = Turn.objects.filter(dialogue_id=assignment.item.dialogue_id).select_related("audio").order_by("index")
+    return {
+        "turns": [storage.url(t.audio.key) if t.audio_id else None for t in turns],
+        "candidates": {cid: storage.url(urls[cid].key) if urls[cid] else None for cid in assignment.display_order},
+    }
+
+
+def task_page_config(campaign: Campaign) -> dict:
+    """The campaign settings and rubric the task page is built from (no item data)."""
+    version = campaign.rubric_version
+    return {
+        "campaign": str(campaign.uuid),
+        "min_listened": campaign.min_listened_fraction,
+        "lease_seconds": campaign.lease_seconds,
+        "reasoning": campaign.reasoning_display,
+        "criteria": [
+            {
+                "key": cr.key,
+                "label": cr.label,
+                "guidance": cr.guidance,
+                "min": cr.scale_min,
+                "max": cr.scale_max,
+                "required": cr.required,
+                "anchors": {str(p): cr.anchors.get(str(p), "") for p in range(cr.scale_min, cr.scale_max + 1)},
+            }
+            for cr in rubric_criteria(version)
+        ],
+    }
+
+
+def annotator_campaigns(*, user: User) -> list[dict]:
+    """The campaigns the user annotates, with their own and the campaign's progress."""
+    memberships = (
+        Membership.objects.filter(user=user, role=Membership.Role.ANNOTATOR, active=True)
+        .select_related("campaign")
+        .order_by("-campaign__created_at")
+    )
+    campaigns = [m.campaign for m in memberships]
+    mine = dict(
+        Assignment.objects.filter(annotator=user, campaign__in=campaigns, status=Assignment.Status.SUBMITTED)
+        .values_list("campaign_id")
+        .annotate(n=Count("id"))
+    )
+    live = set(
+        Assignment.objects.filter(annotator=user, campaign__in=campaigns, status=Assignment.Status.LIVE).values_list(
+            "campaign_id", flat=True
+        )
+    )
+    totals = {
+        row["campaign_id"]: row
+        for row in Item.objects.filter(campaign__in=campaigns, is_gold=False)
+        .values("campaign_id")
+        .annotate(total=Count("id"), completed=Count("id", filter=Q(completed_at__isnull=False)))
+    }
+    out = []
+    for c in campaigns:
+        t = totals.get(c.pk, {"total": 0, "completed": 0})
+        out.append(
+            {
+                "campaign": c,
+                "judged": mine.get(c.pk, 0),
+                "in_progress": c.pk in live,
+                "items_total": t["total"],
+                "items_completed": t["completed"],
+                "percent": round(100 * t["completed"] / t["total"]) if t["total"] else 0,
+                "open": c.status == Campaign.Status.ANNOTATING,
+            }
+        )
+    return out

@@ -1,0 +1,487 @@
+"""Annotation writes: the assignment engine (leases), heartbeats, drafts, skips and judgments.
+
+Invariants (DESIGN.md), kept by row locks here and by database constraints underneath:
+- an annotator never gets the same item twice (unique (item, annotator));
+- an item never has more live leases + counted judgments than its overlap (`Item.slots_used`,
+  check constraint `item_never_over_assigned`); gold items are shown to everyone;
+- a judgment is idempotent by (annotator, client submission id) and immutable; a late or
+  surplus judgment is stored and marked, never dropped.
+
+Lock order, everywhere: the annotator's membership row (so one annotator's "next" requests run
+one at a time), then assignment rows, then item rows in id order. "Next item" takes its item
+with SKIP LOCKED, so concurrent annotators never queue behind each other for the same item, and
+it never waits on an item lock at all: when every open item is locked (the campaign's last
+items) it retries briefly instead. Lazy lease expiry runs in its own short transaction.
+The rules are written out in docs/annotation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from auralign.accounts.models import User
+from auralign.annotation.models import Assignment, Item, ItemCandidate, Judgment, Skip
+from auralign.annotation.selectors import LABELS, rubric_criteria
+from auralign.campaigns.models import Campaign, Membership
+from auralign.core.errors import Conflict, NotFound, ServiceError
+from auralign.generation.models import Candidate
+from auralign.rubrics.models import Criterion
+
+LIVE, SUBMITTED, EXPIRED, SKIPPED = (
+    Assignment.Status.LIVE, Assignment.Status.SUBMITTED, Assignment.Status.EXPIRED, Assignment.Status.SKIPPED,
+)
+CANDIDATE_FLAGS = ("broken_audio", "unsafe")
+ITEM_FLAGS = ("none_acceptable",)
+ITEM_FLAG_KEY = "_item"
+JUDGMENT_FIELDS = {"client_submission_id", "ranking", "scores", "flags", "rationale", "listened", "time_spent_ms"}
+MAX_RATIONALE = 5000
+MAX_SKIP_REASON = 500
+MAX_TIME_SPENT_MS = 24 * 3600 * 1000
+MAX_DRAFT_BYTES = 64 * 1024
+EXPIRE_BATCH = 100  # overdue leases freed per "next item" call (the periodic task does the rest)
+LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 40, 0.025
+
+
+class NotAnnotator(ServiceError):
+    """A member of the campaign who may not annotate in it (now)."""
+
+    status_code = 403
+
+
+class AnnotationConflict(Conflict):
+    """A 409 whose body also carries a machine-readable `code` (lease_expired, finished, ...)
+    so the task page can say the right friendly thing."""
+
+    def as_detail(self) -> dict:
+        return {**super().as_detail(), "code": self.code}
+
+
+class JudgmentInvalid(ServiceError):
+    """Every problem found in a submitted judgment, by field."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        field, messages = next(iter(errors.items()))
+        super().__init__(messages[0], field=field, code="invalid_judgment")
+
+    def as_detail(self) -> dict:
+        return self.errors
+
+
+@dataclass
+class Lease:
+    assignment: Assignment
+    resumed: bool  # the annotator's own live lease, handed back
+    candidates: list[Candidate] | None = None  # the item's candidates with their audio, when already read
+
+
+# --- the assignment engine ----------------------------------------------------------------------
+
+
+def assignment_next(*, campaign: Campaign | uuid.UUID, annotator: User, now: datetime | None = None) -> Lease | None:
+    """The annotator's next item in `campaign` (a Campaign or its uuid), leased to them; None
+    when nothing is left for them.
+
+    In order: 1. their own live lease, renewed; 2. a gold item they have not seen, when gold is
+    due (see `_gold_due`); 3. a regular item with a free slot they have not seen, closest to
+    completion first, then by priority, then in random order. One transaction; SKIP LOCKED.
+    When no item is free, slots held by leases nobody renewed are freed and it looks again."""
+    now = now or timezone.now()
+    campaign_uuid = campaign.uuid if isinstance(campaign, Campaign) else campaign
+    lease, campaign_id = _lease_next(campaign_uuid, annotator, now)
+    if lease is None and _expire_overdue_in_campaign(campaign_id=campaign_id, now=now, keep_annotator=annotator):
+        lease, _ = _lease_next(campaign_uuid, annotator, now)
+    return lease
+
+
+def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | None, int]:
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("campaign")
+            .filter(campaign__uuid=campaign_uuid, user=annotator, role=Membership.Role.ANNOTATOR)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("no such campaign")
+        if not membership.active:
+            raise NotAnnotator("your annotator role in this campaign is inactive")
+        campaign = membership.campaign
+        own = (
+            Assignment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("item")
+            .filter(campaign=campaign, annotator=annotator, status=LIVE)
+            .order_by("id")
+            .first()
+        )
+        if own is not None:
+            own.campaign = campaign
+            own.expires_at, own.heartbeat_at = now + timedelta(seconds=campaign.lease_seconds), now
+            own.save(update_fields=["expires_at", "heartbeat_at"])
+            return Lease(assignment=own, resumed=True), campaign.pk
+        if campaign.status != Campaign.Status.ANNOTATING:
+            raise AnnotationConflict(f"the campaign is {campaign.status}: no new items now", code="campaign_not_annotating")
+        item = _pick(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
+        item = item or _pick(campaign, annotator, gold=False)
+        for _ in range(LOCKED_RETRIES):
+            # Open items exist but others hold them right now (the campaign's last items): a slot
+            # they leave free must not be reported as "nothing left". Retry without ever waiting
+            # on a lock, so no lock cycle can form.
+            if item is not None or not _queue(campaign, annotator, gold=False).exists():
+                break
+            time.sleep(LOCKED_RETRY_SECONDS)
+            item = _pick(campaign, annotator, gold=False)
+        if item is None:
+            return None, campaign.pk
+        candidates = [link.candidate for link in ItemCandidate.objects.filter(item=item).select_related("candidate__audio")]
+        order = [str(c.uuid) for c in candidates]
+        random.shuffle(order)
+        assignment = Assignment.objects.create(
+            item=item, campaign=campaign, annotator=annotator, display_order=order,
+            expires_at=now + timedelta(seconds=campaign.lease_seconds), heartbeat_at=now,
+        )
+        Item.objects.filter(pk=item.pk).update(slots_used=F("slots_used") + 1)
+        item.slots_used += 1
+        return Lease(assignment=assignment, resumed=False, candidates=candidates), campaign.pk
+
+
+def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotator: User) -> int:
+    """The lazy half of lease expiry, in its own short transaction (so "next item" never waits
+    for an item lock while holding others). The caller's own lease is left for it to resume."""
+    overdue = Assignment.objects.filter(campaign_id=campaign_id, status=LIVE, expires_at__lt=now).exclude(
+        annotator=keep_annotator
+    )
+    with transaction.atomic():
+        return _expire_overdue(overdue, now=now, limit=EXPIRE_BATCH)
+
+
+def _gold_due(campaign: Campaign, annotator: User) -> bool:
+    """Gold is due while the annotator has seen fewer gold items than the qualification asks
+    for, or than `gold_rate` × (items served so far + 1). So the first item is gold whenever the
+    campaign uses gold, and the gold share then tracks the rate."""
+    if campaign.gold_rate <= 0 and campaign.qualification_gold_items == 0:
+        return False
+    seen = Assignment.objects.filter(campaign=campaign, annotator=annotator).aggregate(
+        served=Count("id"), gold=Count("id", filter=Q(item__is_gold=True))
+    )
+    return seen["gold"] < campaign.qualification_gold_items or seen["gold"] < campaign.gold_rate * (seen["served"] + 1)
+
+
+def _queue(campaign: Campaign, annotator: User, *, gold: bool):
+    unseen = ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
+    items = Item.objects.filter(unseen, campaign=campaign)
+    if gold:  # no slot limit; the least-judged first spreads them out
+        items = items.filter(is_gold=True).order_by("slots_used", "tiebreak")
+    else:  # the `item_open_queue` partial index, read from its head
+        items = items.filter(is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")).order_by(
+            "-slots_used", "-priority", "tiebreak"
+        )
+    return items
+
+
+def _pick(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
+    """The head of the queue that nobody else is taking right now, locked."""
+    items = _queue(campaign, annotator, gold=gold).select_for_update(skip_locked=True, no_key=True)
+    return items.only("id", "uuid", "dialogue_id", "slots_used", "is_gold").first()
+
+
+def _open_slot() -> Q:
+    return Q(is_gold=True) | Q(completed_at__isnull=True, slots_used__lt=F("overlap"))
+
+
+def _expire_overdue(overdue, *, now: datetime, limit: int) -> int:
+    """Mark up to `limit` of the `overdue` leases expired and free their slots (in the caller's
+    transaction). Leases another transaction holds are skipped, never waited for."""
+    rows = list(overdue.select_for_update(skip_locked=True, no_key=True).order_by("expires_at").values_list("id", "item_id")[:limit])
+    if not rows:
+        return 0
+    Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=EXPIRED, finished_at=now)
+    freed = Counter(item_id for _, item_id in rows)
+    for item_id in sorted(freed):
+        Item.objects.filter(pk=item_id).update(slots_used=F("slots_used") - freed[item_id])
+    return len(rows)
+
+
+def leases_expire(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Free every overdue lease, `batch` per transaction (the periodic task). Returns how many."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            moment = now or timezone.now()
+            freed = _expire_overdue(Assignment.objects.filter(status=LIVE, expires_at__lt=moment), now=moment, limit=batch)
+        total += freed
+        if freed < batch:
+            return total
+
+
+# --- one lease ------------------------------------------------------------------------------
+
+
+def _own_assignment(item_uuid, annotator: User) -> Assignment:
+    """The annotator's assignment for an item, locked (only that row, not the joined ones)."""
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("item", "campaign__rubric_version")
+        .filter(item__uuid=item_uuid, annotator=annotator)
+        .first()
+    )
+    if assignment is None:
+        raise NotFound("you hold no lease on this item")
+    return assignment
+
+
+def lease_heartbeat(*, item_uuid, annotator: User, now: datetime | None = None) -> Assignment:
+    """Renew a lease while its page is open and in use. A lease that has expired is taken again
+    when its item still has a free slot (nobody lost anything); otherwise 409 lease_expired."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _own_assignment(item_uuid, annotator)
+        if assignment.status in (SUBMITTED, SKIPPED):
+            raise AnnotationConflict(f"this item is already {assignment.status}", code="finished")
+        campaign = assignment.campaign
+        if assignment.status == EXPIRED:
+            taken = (
+                campaign.status == Campaign.Status.ANNOTATING
+                and Item.objects.filter(_open_slot(), pk=assignment.item_id).update(slots_used=F("slots_used") + 1)
+            )
+            if not taken:
+                raise AnnotationConflict(
+                    "your lease on this item expired and another annotator has taken it", code="lease_expired"
+                )
+            assignment.status = LIVE
+            assignment.finished_at = None
+        assignment.expires_at = now + timedelta(seconds=campaign.lease_seconds)
+        assignment.heartbeat_at = now
+        assignment.save(update_fields=["status", "expires_at", "heartbeat_at", "finished_at"])
+        return assignment
+
+
+def draft_save(*, item_uuid, annotator: User, draft) -> None:
+    """Keep the annotator's unfinished work with their lease (also after it expired)."""
+    if not isinstance(draft, dict):
+        raise ServiceError("must be a JSON object", field="draft")
+    if len(json.dumps(draft)) > MAX_DRAFT_BYTES:
+        raise ServiceError(f"a draft holds at most {MAX_DRAFT_BYTES} bytes", field="draft")
+    with transaction.atomic():
+        assignment = _own_assignment(item_uuid, annotator)
+        if assignment.status in (SUBMITTED, SKIPPED):
+            raise AnnotationConflict(f"this item is already {assignment.status}", code="finished")
+        assignment.draft = draft
+        assignment.save(update_fields=["draft"])
+
+
+def assignment_skip(*, item_uuid, annotator: User, reason, now: datetime | None = None) -> Skip:
+    """Give an item back, with the reason. The annotator never gets it again; its slot is freed.
+    Skipping twice returns the first skip."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason or len(reason) > MAX_SKIP_REASON:
+        raise ServiceError(f"say why you skip (at most {MAX_SKIP_REASON} characters)", field="reason")
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _own_assignment(item_uuid, annotator)
+        if assignment.status == SKIPPED:
+            return assignment.skip
+        if assignment.status == SUBMITTED:
+            raise AnnotationConflict("you already submitted a judgment for this item", code="finished")
+        if assignment.status == LIVE:
+            Item.objects.filter(pk=assignment.item_id).update(slots_used=F("slots_used") - 1)
+        assignment.status, assignment.finished_at, assignment.draft = SKIPPED, now, None
+        assignment.save(update_fields=["status", "finished_at", "draft"])
+        return Skip.objects.create(assignment=assignment, reason=reason)
+
+
+# --- judgments ------------------------------------------------------------------------------
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if isinstance(value, str | uuid.UUID) else None
+    except ValueError:
+        return None
+
+
+def judgment_validate(
+    data, *, display_order: list[str], criteria: tuple[Criterion, ...], min_listened: float
+) -> dict:
+    """Check a submitted judgment completely; returns the clean fields or raises JudgmentInvalid
+    listing every problem by field. Candidates are named by their letter (A, B, ...)."""
+    if not isinstance(data, dict):
+        raise JudgmentInvalid({"non_field_errors": ["a judgment is a JSON object"]})
+    errors: dict[str, list[str]] = {}
+
+    def fail(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    label = {c: f"candidate {LABELS[i]}" for i, c in enumerate(display_order)}
+    for key in sorted(set(data) - JUDGMENT_FIELDS):
+        fail(key, "unknown field")
+
+    csid = _as_uuid(data.get("client_submission_id"))
+    if csid is None:
+        fail("client_submission_id", "required: a UUID the client made for this submission")
+
+    flags_in = data.get("flags", {})
+    flags: dict[str, list[str]] = {}
+    if not isinstance(flags_in, dict):
+        fail("flags", "must be an object: {candidate id: [flag, ...], '_item': [flag, ...]}")
+    else:
+        for key, values in flags_in.items():
+            allowed = ITEM_FLAGS if key == ITEM_FLAG_KEY else CANDIDATE_FLAGS
+            who = "the item" if key == ITEM_FLAG_KEY else label.get(key)
+            if who is None:
+                fail("flags", f"'{key}' is not a candidate of this item")
+            elif not isinstance(values, list) or any(v not in allowed for v in values) or len(set(values)) != len(values):
+                fail("flags", f"{who}: flags must be a list of distinct values from {', '.join(allowed)}")
+            elif values:
+                flags[key] = list(values)
+    broken = {c for c, values in flags.items() if "broken_audio" in values}
+
+    ranking = data.get("ranking")
+    if not isinstance(ranking, list) or not ranking:
+        fail("ranking", "required: a list of tiers, best first, each a list of candidate ids")
+    else:
+        placed: list[str] = []
+        for n, tier in enumerate(ranking, start=1):
+            if not isinstance(tier, list) or not tier or not all(isinstance(c, str) for c in tier):
+                fail("ranking", f"tier {n} must be a non-empty list of candidate ids")
+                continue
+            for c in tier:
+                if c not in label:
+                    fail("ranking", f"tier {n}: '{c}' is not a candidate of this item")
+                elif c in placed:
+                    fail("ranking", f"{label[c]} is ranked more than once")
+                placed.append(c)
+        for c in display_order:
+            if c not in placed:
+                fail("ranking", f"{label[c]} is not ranked: rank every candidate exactly once")
+
+    scores_in = data.get("scores")
+    scores: dict[str, dict[str, int]] = {}
+    by_key = {cr.key: cr for cr in criteria}
+    if not isinstance(scores_in, dict):
+        fail("scores", "required: an object {candidate id: {criterion: score}}")
+    else:
+        for c, given in scores_in.items():
+            if c not in label:
+                fail("scores", f"'{c}' is not a candidate of this item")
+            elif not isinstance(given, dict):
+                fail("scores", f"{label[c]}: scores must be an object {{criterion: score}}")
+            else:
+                for key, value in given.items():
+                    cr = by_key.get(key)
+                    if cr is None:
+                        fail("scores", f"{label[c]}: '{key}' is not a criterion of this rubric")
+                    elif isinstance(value, bool) or not isinstance(value, int) or not cr.scale_min <= value <= cr.scale_max:
+                        fail("scores", f"{label[c]}: {cr.label} must be a whole number from {cr.scale_min} to {cr.scale_max}")
+                    else:
+                        scores.setdefault(c, {})[key] = value
+        for c in display_order:
+            if c in broken:  # broken audio cannot be judged; its scores are optional
+                continue
+            given = scores_in.get(c) if isinstance(scores_in.get(c), dict) else {}
+            missing = [cr.label for cr in criteria if cr.required and cr.key not in given]
+            if missing:
+                fail("scores", f"{label[c]}: no score for {', '.join(missing)}")
+
+    listened_in = data.get("listened")
+    listened: dict[str, float] = {}
+    if not isinstance(listened_in, dict):
+        fail("listened", "required: an object {candidate id: fraction listened, 0-1}")
+    else:
+        for c in listened_in:
+            if c not in label:
+                fail("listened", f"'{c}' is not a candidate of this item")
+        for c in display_order:
+            value = listened_in.get(c)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                fail("listened", f"{label[c]}: give the fraction listened, a number from 0 to 1")
+            elif value < min_listened and c not in broken:
+                fail("listened", f"{label[c]}: listened to {value:.0%}; listen to at least {min_listened:.0%} (or flag its audio broken)")
+            else:
+                listened[c] = round(float(value), 4)
+
+    rationale = data.get("rationale", "")
+    if not isinstance(rationale, str) or len(rationale) > MAX_RATIONALE:
+        fail("rationale", f"must be text of at most {MAX_RATIONALE} characters")
+
+    time_spent = data.get("time_spent_ms", 0)
+    if isinstance(time_spent, bool) or not isinstance(time_spent, int) or not 0 <= time_spent <= MAX_TIME_SPENT_MS:
+        fail("time_spent_ms", f"must be a whole number of milliseconds from 0 to {MAX_TIME_SPENT_MS}")
+
+    if errors:
+        raise JudgmentInvalid(errors)
+    return {
+        "client_submission_id": csid,
+        "ranking": [list(tier) for tier in ranking],
+        "scores": scores,
+        "flags": flags,
+        "listened": listened,
+        "rationale": rationale.strip(),
+        "time_spent_ms": time_spent,
+    }
+
+
+def judgment_submit(*, item_uuid, annotator: User, data, now: datetime | None = None) -> tuple[Judgment, bool]:
+    """Store a judgment for the annotator's lease; returns (judgment, created).
+
+    Resubmitting the same client submission id returns the stored judgment (created False).
+    On a lease that is still held (even past its expiry time) the judgment counts. On a lease
+    whose slot was freed it is late: it counts if the item still has a free slot (and takes
+    it), else it is stored as surplus. Nothing valid is ever dropped."""
+    now = now or timezone.now()
+    try:
+        return _judgment_store(item_uuid, annotator, data, now)
+    except IntegrityError:
+        # The whole transaction rolled back. The one unique key a valid judgment can hit is
+        # (annotator, client submission id): that id was used for another item.
+        csid = _as_uuid(data.get("client_submission_id"))
+        if Judgment.objects.filter(annotator=annotator, client_submission_id=csid).exists():
+            raise AnnotationConflict(
+                "this client_submission_id was already used for another item", field="client_submission_id", code="reused_id"
+            ) from None
+        raise
+
+
+def _judgment_store(item_uuid, annotator: User, data, now: datetime) -> tuple[Judgment, bool]:
+    with transaction.atomic():
+        assignment = _own_assignment(item_uuid, annotator)
+        if assignment.status == SUBMITTED:
+            stored = assignment.judgment
+            if isinstance(data, dict) and _as_uuid(data.get("client_submission_id")) == stored.client_submission_id:
+                return stored, False
+            raise AnnotationConflict("you already submitted a judgment for this item", code="finished")
+        if assignment.status == SKIPPED:
+            raise AnnotationConflict("you skipped this item", code="finished")
+        campaign = assignment.campaign
+        clean = judgment_validate(
+            data,
+            display_order=assignment.display_order,
+            criteria=rubric_criteria(campaign.rubric_version),
+            min_listened=campaign.min_listened_fraction,
+        )
+        completes = When(
+            Q(is_gold=False, completed_at__isnull=True, judgment_count__gte=F("overlap") - 1), then=Value(now)
+        )
+        count_it = {"judgment_count": F("judgment_count") + 1, "completed_at": Case(completes, default=F("completed_at"))}
+        item = Item.objects.filter(pk=assignment.item_id)
+        if assignment.status == LIVE:  # its slot turns from a lease into a judgment
+            counted = bool(item.update(**count_it))
+        else:  # expired: the slot was freed; take a free one if there is one
+            counted = bool(item.filter(_open_slot()).update(slots_used=F("slots_used") + 1, **count_it))
+        judgment = Judgment.objects.create(
+            campaign=campaign, item_id=assignment.item_id, assignment=assignment, annotator=annotator,
+            rubric_version=campaign.rubric_version, is_late=assignment.status == EXPIRED or now > assignment.expires_at,
+            is_surplus=not counted, **clean,
+        )
+        assignment.status, assignment.finished_at, assignment.draft = SUBMITTED, now, None
+        assignment.save(update_fields=["status", "finished_at", "draft"])
+        return judgment, True
