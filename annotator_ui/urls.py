@@ -11,4 +11,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("annotator_ui.annotate_urls")),
     path("lead/", include("annotator_ui.lead_urls")),
+    path("exports/", include("annotator_ui.export_urls")),
 ]

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("auralign.quality.api")),
     path("", include("auralign.annotation.api")),
     path("", include("auralign.generation.api")),
+    path("", include("rlhf_export.api")),
 ]

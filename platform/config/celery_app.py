@@ -36,6 +36,7 @@ def configure(app: Celery) -> None:
             # Quality figures refresh within a minute of new judgments, off the submission hot path.
             "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 60.0},
             "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
+            "export-reconcile": {"task": "auralign.export.reconcile", "schedule": 300.0},
         },
     )
     app.conf.broker_transport_options = celery_conf.transport_options(
