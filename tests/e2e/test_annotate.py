@@ -2,45 +2,20 @@
 ranking by drag and by keyboard, drafts, submission, errors."""
 
 import json
-import os
-import shutil
 import time
 from datetime import timedelta
 
 import pytest
 from auralign.annotation.models import Assignment, Item, Judgment, Skip
 from auralign.dialogues.models import Turn
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
-from tests import services
+from tests.e2e.conftest import logged_in_context
 from tests.factories import make_audio_asset, make_campaign, make_items, make_user
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still
-# plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 PASSWORD = "pw-for-tests-1"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        services.unavailable("chromium", f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -56,12 +31,7 @@ def campaign():
 @pytest.fixture
 def page(browser, live_server, campaign):
     """The annotator's task page, logged in, with its first item on screen."""
-    client = Client()
-    client.force_login(campaign.memberships.get(role="annotator").user)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
-    )
+    context = logged_in_context(browser, live_server, campaign.memberships.get(role="annotator").user)
     page = context.new_page()
     page.goto(f"/annotate/{campaign.uuid}/")
     page.wait_for_selector("#workspace:not([hidden])")

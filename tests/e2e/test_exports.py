@@ -1,40 +1,17 @@
 """The export page in a real Chromium against a live server: a trainer creates an export with the
 form and watches it go from pending to succeeded without reloading by hand."""
 
-import shutil
 import time
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.services import snapshot_run
-from tests import services
+from tests.e2e.conftest import logged_in_context
 from tests.rlhf_export.conftest import judged_campaign
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are still plain
-    # synchronous code. Only for this test: a leaked variable would fail later deploy checks.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not shutil.which(CHROMIUM):
-        services.unavailable("chromium", f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -52,11 +29,7 @@ def queue():
 
 def test_a_trainer_creates_an_export_and_sees_it_finish(browser, live_server, queue):
     judged = judged_campaign(dialogues=2)
-    client = Client()
-    client.force_login(judged.trainer)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                          "url": live_server.url}])
+    context = logged_in_context(browser, live_server, judged.trainer)
     page = context.new_page()
     page.goto("/exports/")
     page.check(f"input[name=campaigns][value='{judged.campaign.uuid}']")

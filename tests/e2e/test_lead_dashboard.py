@@ -1,12 +1,10 @@
 """Lead pages in a real Chromium against a live server: the dashboard draws its charts, and a
 campaign is created from the browser with its preview."""
 
-import os
 
 import pytest
 from auralign.campaigns.models import Campaign
 from auralign.quality.services import quality_recompute
-from django.db import connections
 
 from tests.factories import (
     make_campaign,
@@ -20,27 +18,16 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 PASSWORD = "pw-for-tests-1"
 
 
 @pytest.fixture
-def browser_page(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists("/usr/bin/chromium"):
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used between Playwright calls
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
-        connections.close_all()  # else a session opened under Playwright outlives the test database
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
 
 
 def log_in(page, live_server, user):
