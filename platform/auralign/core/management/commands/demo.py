@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,7 @@ class Command(BaseCommand):
     def users(self) -> dict[str, tuple[User, str]]:
         out = {}
         for username, is_lead in DEMO_USERS:
-            password = secrets.token_urlsafe(9)
+            password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
             user, _ = User.objects.get_or_create(username=username)
             user.is_lead = is_lead
             user.is_staff = user.is_superuser = username == "lead"
@@ -120,10 +121,18 @@ class Command(BaseCommand):
         )
 
     def annotation_and_quality(self, users, campaign):
+        """One gold item and one audio honeypot, annotator2's judgments (through the real
+        submission service), then the quality figures, so the dashboards have something to show."""
         from auralign.annotation.demo import demo_simulated_judgments
-        from auralign.quality.demo import demo_quality
+        from auralign.annotation.models import Item
+        from auralign.generation.demo import PERSONAS
+        from auralign.quality.demo import demo_quality, demo_quality_setup
 
-        demo_simulated_judgments(campaign=campaign, annotator=users["annotator2"][0], stdout=self.stdout)
+        if not Item.objects.filter(campaign=campaign).filter(is_gold=True).exists():
+            planted = demo_quality_setup(campaign=campaign, gold_order=[name for name, _, _ in PERSONAS], gold=1, honeypots=1)
+            self.stdout.write(f"quality controls: {planted['gold']} gold item, {planted['honeypots']} audio honeypot")
+        judged = demo_simulated_judgments(campaign=campaign, annotator=users["annotator2"][0], n=campaign.items.count())
+        self.stdout.write(f"annotator2 judged {judged} more items (simulated through the real services)")
         demo_quality(campaign=campaign, stdout=self.stdout)
 
     def train(self):
