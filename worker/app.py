@@ -1,4 +1,5 @@
-"""The Django-free GPU worker: `celery -A worker.app worker -Q gpu`.
+"""The Django-free GPU worker: `celery -A worker.app worker -Q gpu` (sampling) or `-Q train`
+(reward-model and DPO training from rlhf_export/training, also Django-free).
 
 Configured from the environment only: CELERY_BROKER_URL (default: the embedded filesystem
 transport under $AURALIGN_VAR_DIR/celery, shared with the platform), CELERY_VISIBILITY_TIMEOUT,
@@ -27,6 +28,6 @@ app.conf.update(
     ),
     task_default_queue="gpu",
     worker_concurrency=int(os.environ.get("AURALIGN_WORKER_CONCURRENCY", "1")),
-    include=["worker.tasks"],
+    include=["worker.tasks", "rlhf_export.training.tasks"],
     **celery_conf.common(),
 )
