@@ -37,6 +37,7 @@ GENERATION = {
         "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "top_k": {"type": "integer", "minimum": 0},
         "max_new_tokens": {"type": "integer", "minimum": 1},
+        "min_new_tokens": {"type": "integer", "minimum": 0},
     },
     "additionalProperties": False,
 }

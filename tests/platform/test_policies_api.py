@@ -31,6 +31,10 @@ def test_lead_registers_an_openai_policy(api):
         ({"backend": "hf", "config": {"checkpoint": "/m"}, "generation": {"temperature": 9}}, "generation.temperature"),
         ({"backend": "hf", "config": {"checkpoint": "/m"}, "generation": {"beams": 2}}, "generation.beams"),
         ({"backend": "hf", "config": {"checkpoint": "/m"}, "tts": {"backend": "vits"}}, "tts.checkpoint"),
+        (
+            {"backend": "hf", "config": {"checkpoint": "/m"}, "generation": {"max_new_tokens": 8, "min_new_tokens": 9}},
+            "generation.min_new_tokens",
+        ),
     ],
 )
 def test_bad_policy_config_is_400_naming_the_field(api, body, field):

@@ -159,3 +159,10 @@ def test_two_threads_loading_different_checkpoints_at_once_both_succeed(tmp_path
         t.join()
     assert errors == []
     assert results[folders[0]] is not results[folders[1]]
+
+
+def test_min_new_tokens_keeps_the_model_from_stopping_early(mute_lm):
+    # the mute model would say end-of-turn at once; the policy's min_new_tokens forbids it
+    params = GenerationParams(temperature=1.0, max_new_tokens=8, min_new_tokens=5)
+    out = HFSampler({"checkpoint": str(mute_lm)}).generate(_prompts(1), [SampleSpec(0, 0, seed=3)], params)[0]
+    assert out.new_tokens >= 5

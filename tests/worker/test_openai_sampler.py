@@ -116,3 +116,9 @@ def test_model_audio_is_requested_and_returned(server):
 def test_missing_model_name_is_a_policy_error():
     with pytest.raises(PolicyError, match="config.model"):
         OpenAISampler({"base_url": "http://127.0.0.1:1/v1"})
+
+
+def test_min_new_tokens_is_sent_as_the_servers_min_tokens(server):
+    params = GenerationParams(temperature=0.8, max_new_tokens=7, min_new_tokens=3)
+    _sampler(server).generate([_prompt(0)], [SampleSpec(0, 0, seed=1)], params)
+    assert server.requests[0]["min_tokens"] == 3

@@ -41,6 +41,7 @@ class GenerationParams:
     top_p: float = 1.0
     top_k: int = 0  # 0 = off
     max_new_tokens: int = 256
+    min_new_tokens: int = 0  # end-of-turn is suppressed until this many new tokens (0 = off)
 
     @classmethod
     def from_policy(cls, generation: dict | None) -> GenerationParams:

@@ -260,7 +260,8 @@ class HFSampler:
                 processors.append(TopPLogitsWarper(params.top_p))
             processors.append(SeededSampling([r[1].seed for r in rows], lm.device))
         config = GenerationConfig(
-            do_sample=False, max_new_tokens=params.max_new_tokens, pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=eos
+            do_sample=False, max_new_tokens=params.max_new_tokens, min_new_tokens=params.min_new_tokens or None,
+            pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=eos
         )
         started = time.perf_counter()
         with torch.inference_mode():

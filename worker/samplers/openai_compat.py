@@ -118,6 +118,8 @@ class OpenAISampler:
         extra = dict(self.extra_body)
         if params.top_k:
             extra["top_k"] = params.top_k
+        if params.min_new_tokens:
+            extra["min_tokens"] = params.min_new_tokens  # vLLM / SGLang sampling parameter
         if extra:
             kwargs["extra_body"] = extra
         if speak:

@@ -11,7 +11,7 @@ from auralign.accounts.models import User
 from auralign.core.errors import ServiceError
 from auralign.policies.models import Policy
 
-_GEN_LIMITS = {"temperature": (0.0, 5.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, 32768), "top_k": (0, 100000)}
+_GEN_LIMITS = {"temperature": (0.0, 5.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, 32768), "min_new_tokens": (0, 32768), "top_k": (0, 100000)}
 _TTS_BACKENDS = {"piper", "vits", "espeak", "model", "none"}
 
 
@@ -39,8 +39,10 @@ def policy_config_validate(*, backend: str, config: Any, generation: Any, tts: A
         lo, hi = _GEN_LIMITS[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
             raise ServiceError(f"must be a number in [{lo}, {hi}]", field=f"generation.{key}")
-        if key in ("max_new_tokens", "top_k") and not isinstance(value, int):
+        if key in ("max_new_tokens", "min_new_tokens", "top_k") and not isinstance(value, int):
             raise ServiceError("must be an integer", field=f"generation.{key}")
+    if generation.get("min_new_tokens", 0) > generation.get("max_new_tokens", 256):
+        raise ServiceError("must not exceed max_new_tokens", field="generation.min_new_tokens")
     tts_backend = tts.get("backend", "piper")
     if tts_backend not in _TTS_BACKENDS:
         raise ServiceError(f"unknown TTS backend '{tts_backend}'; choose one of: {', '.join(sorted(_TTS_BACKENDS))}", field="tts.backend")

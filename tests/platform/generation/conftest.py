@@ -57,10 +57,12 @@ def dialogue_set(people):
     return import_dialogues("set-3", 3, people["lead"])
 
 
-def make_policy(name: str, checkpoint, *, user=None, **config):
+def make_policy(name: str, checkpoint, *, user=None, min_new_tokens: int = 3, **config):
+    """An hf policy; min_new_tokens keeps tiny random models from an (otherwise rare) empty reply."""
+    generation = {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 6, "min_new_tokens": min_new_tokens}
     return policy_create(
         name=name, backend="hf", config={"checkpoint": str(checkpoint), **config},
-        generation={"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 6}, tts={"backend": "espeak"}, user=user,
+        generation=generation, tts={"backend": "espeak"}, user=user,
     )
 
 

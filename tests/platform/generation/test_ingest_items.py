@@ -65,7 +65,7 @@ def test_more_than_k_candidates_are_split_so_every_policy_pair_meets(make_campai
 
 def test_a_failing_policy_is_recorded_per_task_and_the_campaign_stays_in_sampling(make_campaign, causal_lm, mute_lm, people):
     good = make_policy("good", causal_lm, user=people["lead"])
-    mute = make_policy("mute", mute_lm, user=people["lead"])
+    mute = make_policy("mute", mute_lm, user=people["lead"], min_new_tokens=0)
     campaign = _launch(make_campaign([(good, 1), (mute, 1)]))
     sample_and_ingest(campaign)
     failed = GenerationTask.objects.filter(campaign=campaign, status="failed")
