@@ -18,7 +18,7 @@ def test_a_job_returns_voiced_candidates_for_every_sample(causal_lm, store):
     assert [t["status"] for t in result["tasks"]] == ["ok", "ok"]
     candidate = result["tasks"][1]["candidates"][1]
     assert (candidate["sample_index"], candidate["seed"]) == (1, 1001)
-    assert candidate["params"] == {"temperature": 0.9, "top_p": 0.95, "top_k": 0, "max_new_tokens": 8}
+    assert candidate["params"] == {"temperature": 0.9, "top_p": 0.95, "top_k": 0, "max_new_tokens": 8, "min_new_tokens": 0}
     audio = dsp.decode(store.get(candidate["audio"]["key"]))
     assert audio.sample_rate == 24000 and audio.channels == 1
     assert store.exists(candidate["raw_audio"]["key"])
