@@ -11,7 +11,7 @@ from rlhf_export.models import TrainingRun
 from rlhf_export.services import training_job, training_run_register
 from rlhf_export.training.tasks import run_job
 from tests.e2e.conftest import logged_in_context
-from tests.rlhf_export.conftest import judged_campaign, tiny_lm, trainable_snapshot  # noqa: F401 (a fixture)
+from tests.rlhf_export.conftest import judged_campaign, trainable_snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

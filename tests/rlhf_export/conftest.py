@@ -101,15 +101,6 @@ FAST_DPO = {"lr": 1e-3, "max_steps": 3, "batch_size": 2, "log_every": 1, "device
 WORDS = "please thanks kindly the cat dog sun moon river stone cloud city road".split()
 
 
-@pytest.fixture(scope="session")
-def tiny_lm(tmp_path_factory):
-    """A tiny random Qwen2 causal LM + ChatML tokenizer (tests/rlhf_export/training/factory.py):
-    an RM backbone, or an `hf` policy to DPO and sample from."""
-    from tests.rlhf_export.training import factory
-
-    return factory.tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
-
-
 def varied_replies(judged: Judged) -> None:
     """Give every candidate its own reply text (the factory's are all alike), so a reward model
     has something to tell apart."""
