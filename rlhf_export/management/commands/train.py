@@ -90,10 +90,11 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(summary(run)))
 
 
-def follow(run: TrainingRun, *, quiet: bool = False, poll_s: float = 1.0, stdout=None) -> TrainingRun:
-    """Wait for a run, with a bar over its optimizer steps fed by the live metrics."""
+def follow(run: TrainingRun, *, quiet: bool = False, poll_s: float = 1.0, stdout=None, timeout_s: float | None = None) -> TrainingRun:
+    """Wait for a run (at most `timeout_s`), with a bar over its optimizer steps fed by the live metrics."""
     bar = tqdm(total=1, desc=f"{run.kind} {str(run.uuid)[:8]}", unit="step", disable=quiet, file=stdout)
-    while not run.is_done:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while not run.is_done and (deadline is None or time.monotonic() < deadline):
         time.sleep(poll_s)
         run.refresh_from_db()
         run = training_run_refresh(run=run)
