@@ -59,7 +59,7 @@ def demo_export(*, trainer: User, campaign: Campaign, out_dir: Path, stdout: Tex
 # data, then only the heads train); DPO is a few LoRA steps on short sequences.
 DEMO_RM_CONFIG = {"freeze_backbone": True, "lr": 1e-3, "epochs": 3, "batch_size": 8, "max_length": 256,
                   "log_every": 1, "device": "cpu"}
-DEMO_DPO_CONFIG = {"lora": True, "lora_r": 8, "lr": 1e-5, "max_steps": 6, "batch_size": 2, "max_length": 256,
+DEMO_DPO_CONFIG = {"lora": True, "lora_r": 8, "lr": 1e-5, "epochs": 3, "max_steps": 6, "batch_size": 2, "max_length": 256,
                    "log_every": 1, "device": "cpu"}
 ROUND_TWO = "Demo: round 2"
 
