@@ -37,7 +37,7 @@ def test_a_trainer_starts_a_run_and_watches_its_curves_live(browser, live_server
     page.goto(f"/training/?snapshot={snapshot.uuid}")
     page.select_option("select[name=kind]", "reward_model")
     page.fill("input[name=base_model]", str(tiny_lm))
-    page.fill("textarea[name=config]", '{"lr": 0.003, "epochs": 3, "batch_size": 4, "log_every": 1, "device": "cpu"}')
+    page.fill("textarea[name=config]", '{"lr": 0.003, "epochs": 3, "batch_size": 4, "log_every": 1, "device": "cpu", "eval_split": "train"}')
     page.click("#new-training button[type=submit]")
     page.wait_for_selector("#run[data-status=queued]")
     run = TrainingRun.objects.get()

@@ -96,8 +96,8 @@ def read_rows(snapshot: ExportSnapshot, fmt: str = "parquet", split: str | None 
 
 
 # --- training runs ---------------------------------------------------------------------------------
-FAST_RM = {"lr": 3e-3, "epochs": 2, "batch_size": 8, "log_every": 1, "device": "cpu", "max_length": 128}
-FAST_DPO = {"lr": 1e-3, "max_steps": 3, "batch_size": 2, "log_every": 1, "device": "cpu", "max_length": 128}
+FAST_RM = {"eval_split": "train", "lr": 3e-3, "epochs": 2, "batch_size": 8, "log_every": 1, "device": "cpu", "max_length": 128}
+FAST_DPO = {"eval_split": "train", "lr": 1e-3, "max_steps": 3, "batch_size": 2, "log_every": 1, "device": "cpu", "max_length": 128}
 WORDS = "please thanks kindly the cat dog sun moon river stone cloud city road".split()
 
 
