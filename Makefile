@@ -13,6 +13,7 @@ PORT ?= 8000
 
 help:
 	@echo "make demo   install, then run the whole loop on the embedded default and serve http://$(HOST):$(PORT)"
+	@echo "make demo-train   after make demo: reward model + one DPO round as training runs, a new policy, round 2"
 	@echo "make test   run the whole test suite (service tests need DATABASE_URL / TEST_REDIS_URL, see README)"
 
 install: $(VENV)/.installed

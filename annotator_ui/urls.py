@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("annotator_ui.annotate_urls")),
     path("lead/", include("annotator_ui.lead_urls")),
     path("exports/", include("annotator_ui.export_urls")),
+    path("training/", include("annotator_ui.training_urls")),
 ]

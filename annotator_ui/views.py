@@ -13,7 +13,8 @@ def home(request):
     annotating = annotator_campaigns(user=request.user)
     mine = {row["campaign"].pk for row in annotating}
     others = [c for c in campaigns_for_user(user=request.user) if c.pk not in mine]
-    return render(request, "annotator_ui/home.html", {"annotating": annotating, "others": others})
+    can_train = campaigns_for_user(user=request.user, roles={Membership.Role.LEAD, Membership.Role.TRAINER}).exists()
+    return render(request, "annotator_ui/home.html", {"annotating": annotating, "others": others, "can_train": can_train})
 
 
 @login_required

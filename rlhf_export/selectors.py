@@ -18,7 +18,7 @@ from auralign.campaigns.selectors import campaigns_for_user
 from auralign.dialogues.models import Turn
 from auralign.generation.models import Candidate
 from auralign.rubrics.models import RubricVersion
-from rlhf_export.models import ExportSnapshot
+from rlhf_export.models import TRAINABLE_KINDS, CampaignScoring, ExportSnapshot, TrainingRun
 from rlhf_export.rows import Batch, CandidateInfo, Criterion, ItemInfo, JudgmentRecord, Rubric, split_of
 
 EXPORT_ROLES = {Membership.Role.LEAD, Membership.Role.TRAINER}
@@ -172,3 +172,56 @@ def snapshot_audio_keys(*, snapshot: ExportSnapshot, keys: list[str]) -> set[str
         dialogue__dialogue_set__campaigns__in=campaigns, audio__key__in=keys
     ).values_list("audio__key", flat=True)
     return set(replies) | set(prompts)
+
+
+# --- training runs --------------------------------------------------------------------------------
+
+
+def training_runs_for(*, user: User, token: ApiToken | None = None) -> QuerySet[TrainingRun]:
+    """Runs on snapshots the requester may see: lead or trainer of every campaign of the snapshot."""
+    return (
+        TrainingRun.objects.filter(snapshot__in=snapshots_for(user=user, token=token).values("pk"))
+        .select_related("snapshot", "base_policy", "created_by", "produced_policy")
+    )
+
+
+def trainable_snapshots(*, user: User, token: ApiToken | None = None) -> QuerySet[ExportSnapshot]:
+    """Succeeded snapshots of a kind the trainers take, that this requester may train on."""
+    return snapshots_for(user=user, token=token).filter(status=ExportSnapshot.Status.SUCCEEDED, kind__in=TRAINABLE_KINDS)
+
+
+def run_scorings(*, run: TrainingRun, user: User, token: ApiToken | None = None) -> QuerySet[CampaignScoring]:
+    """The run's campaign scorings, on campaigns the requester may export."""
+    allowed = export_campaigns(user=user, token=token).values("pk")
+    return run.scorings.filter(campaign__in=allowed).select_related("campaign").order_by("-created_at")
+
+
+def scoring_uncertain_items(*, scoring: CampaignScoring, limit: int = 20) -> list[dict]:
+    """The least-certain items of a scoring with their state now: open (can still be served),
+    priority, judgments so far."""
+    top = scoring.uncertain[:limit]
+    items = {str(i.uuid): i for i in Item.objects.filter(campaign=scoring.campaign, uuid__in=[r["item"] for r in top])}
+    out = []
+    for row in top:
+        item = items.get(row["item"])
+        if item is None:
+            continue
+        out.append({
+            "item": row["item"], "uncertainty": row["uncertainty"], "priority": item.priority,
+            "judgments": item.judgment_count, "overlap": item.overlap,
+            "open": item.completed_at is None and not item.is_gold and not item.is_honeypot and item.slots_used < item.overlap,
+        })
+    return out
+
+
+def chart_series(records: list[dict]) -> dict:
+    """Loss and accuracy against the step, train and held-out (for the live chart)."""
+    series = {f"{split}_{key}": [] for split in ("train", "eval") for key in ("loss", "accuracy")}
+    for r in records:
+        split = r.get("split")
+        if split not in ("train", "eval") or "step" not in r:
+            continue
+        for key in ("loss", "accuracy"):
+            if isinstance(r.get(key), int | float):
+                series[f"{split}_{key}"].append({"x": r["step"], "y": r[key]})
+    return series

@@ -72,6 +72,15 @@ def s3_settings(s3_server, settings):
     return s3_server
 
 
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """(Session-wide; tests/rlhf_export/training has its own.) A tiny random Qwen2 causal LM + ChatML tokenizer (tests/rlhf_export/training/factory.py):
+    an RM backbone, or an `hf` policy to DPO and sample from."""
+    from tests.rlhf_export.training import factory
+
+    return factory.tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
+
+
 @pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     """Each test gets its own local media folder (the embedded default storage)."""

@@ -37,6 +37,9 @@ def configure(app: Celery) -> None:
             "quality-recompute-due": {"task": "auralign.quality.recompute_due", "schedule": 60.0},
             "expire-leases": {"task": "auralign.annotation.expire_leases", "schedule": 60.0},
             "export-reconcile": {"task": "auralign.export.reconcile", "schedule": 300.0},
+            # Live metrics of queued / running training runs (metrics.jsonl in object storage).
+            "training-sync": {"task": "auralign.training.sync", "schedule": 15.0},
+            "training-reconcile": {"task": "auralign.training.reconcile", "schedule": 300.0},
         },
     )
     app.conf.broker_transport_options = celery_conf.transport_options(

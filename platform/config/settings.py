@@ -212,6 +212,16 @@ GENERATION_MAX_JOBS_IN_FLIGHT = int(os.environ.get("GENERATION_MAX_JOBS_IN_FLIGH
 GENERATION_DISPATCH_TIMEOUT_S = int(os.environ.get("GENERATION_DISPATCH_TIMEOUT_S", str(2 * 3600)))
 GENERATION_MAX_ATTEMPTS = int(os.environ.get("GENERATION_MAX_ATTEMPTS", "3"))
 
+# --- training (rlhf_export, docs/training.md) -----------------------------------------------------
+TRAINING_QUEUE = os.environ.get("TRAINING_QUEUE", "train")  # the Django-free auralign.train.run task
+TRAINING_PLATFORM_QUEUE = os.environ.get("TRAINING_PLATFORM_QUEUE", "cpu")  # registering results
+TRAINING_SCORE_QUEUE = os.environ.get("TRAINING_SCORE_QUEUE", "cpu")  # reward-model scoring of a campaign
+# A queued run whose training task has not started this long after dispatch is sent again by
+# reconcile (its message expires at the same moment, so it never runs twice); after
+# TRAINING_MAX_ATTEMPTS dispatches the run fails.
+TRAINING_DISPATCH_TIMEOUT_S = int(os.environ.get("TRAINING_DISPATCH_TIMEOUT_S", str(6 * 3600)))
+TRAINING_MAX_ATTEMPTS = int(os.environ.get("TRAINING_MAX_ATTEMPTS", "3"))
+
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -237,6 +247,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served locally: the docs work offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name "kind": name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "ExportKindEnum": "rlhf_export.models.ExportSnapshot.Kind",
+        "TrainingKindEnum": "rlhf_export.models.TrainingRun.Kind",
+    },
 }
 
 # --- security ---------------------------------------------------------------------------------

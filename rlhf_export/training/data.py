@@ -200,6 +200,9 @@ class Snapshot:
         """Local file of an audio key (``audio/<aa>/<sha256>.<ext>``), fetched from the bucket if needed."""
         relative = key if key.startswith("audio/") else f"audio/{key}"
         path = self.root / relative
+        store = self.root.parent.parent
+        if not path.is_file() and self.root.parent.name == "exports" and (store / relative).is_file():
+            path = store / relative  # a snapshot read in place from a local store: <store>/exports/<uuid>/ beside <store>/audio/
         if not path.is_file() and self.remote:
             bucket, _ = storage.split_s3(self.remote)
             storage.download_file(f"s3://{bucket}/{relative}", path)

@@ -80,6 +80,8 @@ class RewardModel(nn.Module):
     def tokenize(self, conversations: list[list[dict]]) -> list[list[int]]:
         """Conversations ending in the scored reply -> token ids (the start is cut if too long)."""
         texts = [render(self.tokenizer, conversation) for conversation in conversations]
+        if not texts:  # e.g. a snapshot too small for a held-out split
+            return []
         return self.tokenizer(
             texts,
             truncation=True,

@@ -93,3 +93,24 @@ def read_rows(snapshot: ExportSnapshot, fmt: str = "parquet", split: str | None 
         else:
             rows += [json.loads(line) for line in data.decode().splitlines()]
     return rows
+
+
+# --- training runs ---------------------------------------------------------------------------------
+FAST_RM = {"eval_split": "train", "lr": 3e-3, "epochs": 2, "batch_size": 8, "log_every": 1, "device": "cpu", "max_length": 128}
+FAST_DPO = {"eval_split": "train", "lr": 1e-3, "max_steps": 3, "batch_size": 2, "log_every": 1, "device": "cpu", "max_length": 128}
+WORDS = "please thanks kindly the cat dog sun moon river stone cloud city road".split()
+
+
+def varied_replies(judged: Judged) -> None:
+    """Give every candidate its own reply text (the factory's are all alike), so a reward model
+    has something to tell apart."""
+    for n, item in enumerate(judged.items):
+        for m, candidate in enumerate(item.candidates.order_by("item_links__position")):
+            words = [WORDS[(n + m * 3 + i) % len(WORDS)] for i in range(4 + m)]
+            candidate.reply_text = f"reply {m}: " + " ".join(words)
+            candidate.save(update_fields=["reply_text"])
+
+
+def trainable_snapshot(judged: Judged, kind: str = "pairwise") -> ExportSnapshot:
+    varied_replies(judged)
+    return export(judged, kind)

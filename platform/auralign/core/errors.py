@@ -26,3 +26,9 @@ class Conflict(ServiceError):
 
 class NotFound(ServiceError):
     status_code = 404
+
+
+class Forbidden(ServiceError):
+    """A member whose role does not allow this action."""
+
+    status_code = 403

@@ -19,6 +19,10 @@ class Policy(PublicIdModel):
     generation = models.JSONField(default=dict, help_text="temperature, top_p, max_new_tokens")
     tts = models.JSONField(default=dict, help_text='{"backend": "piper" | "vits" | "espeak" | "model", ...}')
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    produced_by_run = models.OneToOneField(
+        "rlhf_export.TrainingRun", null=True, blank=True, on_delete=models.PROTECT, related_name="produced_policy",
+        help_text="the DPO training run whose checkpoint this policy is (its snapshot is the run's)",
+    )
     archived = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

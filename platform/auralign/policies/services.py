@@ -61,7 +61,9 @@ def policy_create(
     description: str = "",
     parent: Policy | None = None,
     user: User | None = None,
+    produced_by_run=None,
 ) -> Policy:
+    """`produced_by_run`: the rlhf_export TrainingRun whose checkpoint this is (lineage, with `parent`)."""
     generation = generation or {}
     tts = tts or {"backend": "piper"}
     if not (name or "").strip() or len(name) > 120:
@@ -77,6 +79,7 @@ def policy_create(
         tts=tts,
         description=description,
         parent=parent,
+        produced_by_run=produced_by_run,
         created_by=user,
     )
 

@@ -137,3 +137,15 @@ def test_audio_is_loaded_mono_and_resampled(tmp_path):
     assert samples.shape == (8000,)
     assert np.abs(samples).max() == pytest.approx(0.5, abs=0.02)
     assert load_audio(snapshot.audio_path(key), 16000, max_seconds=0.25).shape == (4000,)
+
+
+def test_a_snapshot_read_in_place_from_a_local_store_finds_the_store_audio(tmp_path):
+    """The platform's embedded default hands the trainer <media>/exports/<uuid>/ itself; the audio
+    it references lives beside it under <media>/audio/, as in the S3 bucket."""
+    audio = {}
+    rows = factory.loud_judgments(1, 1, audio)
+    root = factory.write_snapshot(tmp_path / "media" / "exports" / "0000", "listwise", {"train": rows})
+    key, wav = next(iter(audio.items()))
+    (tmp_path / "media" / key).parent.mkdir(parents=True)
+    (tmp_path / "media" / key).write_bytes(wav)
+    assert open_snapshot(str(root)).audio_path(key).read_bytes() == wav

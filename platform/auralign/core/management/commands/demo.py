@@ -4,8 +4,9 @@ Idempotent: run it again and it reuses what exists (passwords are reset and prin
 Steps: migrate; demo users; seed rubric; a spoken dialogue set (Piper voice) imported through the
 real importer; a local Celery worker process; sampling from two SmolLM2 policies; a demo
 annotator's judgments; quality figures; then it serves the app until Ctrl+C.
-`--train-only` (make demo-train) instead exports the judgments and trains a reward model and
-one DPO round, registering the result as a new policy.
+`--train-only` (make demo-train) instead exports the judgments, trains a reward model and one DPO
+round as training runs on the local worker, registers the DPO policy, scores the campaign with the
+reward model and samples a round-2 campaign from the new policy (rlhf_export.demo.demo_train).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class Command(BaseCommand):
         w(f"  admin:      {base}/admin/")
         w(f"  API docs:   {base}/api/docs/")
         w(f"  trainer:    trainer / {users['trainer'][1]}   annotator2 / {users['annotator2'][1]}")
-        w("  After annotating, `make demo-train` exports the judgments and trains a reward model and one DPO round.")
+        w("  After annotating, `make demo-train` trains a reward model and one DPO round; follow them at " + base + "/training/")
         w("")
 
     # --- the local worker -------------------------------------------------------------------
