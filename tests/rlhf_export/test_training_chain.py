@@ -140,5 +140,5 @@ def test_a_dpo_run_registers_a_policy_the_hf_sampler_samples_from(workers, tiny_
 
     sampler = HFSampler(policy.config)  # what a gpu worker does with the policy's job spec
     prompt = Prompt(turns=(Turn("system", "Be kind."), Turn("user", "tell me about the cat")))
-    out = sampler.generate([prompt], [SampleSpec(prompt=0, index=0, seed=1)], GenerationParams(temperature=1.0, max_new_tokens=8))
+    out = sampler.generate([prompt], [SampleSpec(prompt=0, index=0, seed=1)], GenerationParams(temperature=1.0, max_new_tokens=8, min_new_tokens=2))
     assert len(out) == 1 and out[0].new_tokens > 0

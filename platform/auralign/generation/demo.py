@@ -24,12 +24,12 @@ PERSONAS = [
     (
         "smollm2-cheerful",
         "You are a warm, cheerful tutor. Answer in one or two short, friendly spoken sentences.",
-        {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 60},
+        {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 60, "min_new_tokens": 2},
     ),
     (
         "smollm2-terse",
         "You are a terse, precise expert. Answer in one short sentence, without pleasantries.",
-        {"temperature": 0.4, "top_p": 0.9, "max_new_tokens": 60},
+        {"temperature": 0.4, "top_p": 0.9, "max_new_tokens": 60, "min_new_tokens": 2},
     ),
 ]
 
