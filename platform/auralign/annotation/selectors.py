@@ -13,7 +13,7 @@ from django.db.models import Count, Q
 from auralign.accounts.models import User
 from auralign.annotation.models import Assignment, Item, ItemCandidate
 from auralign.campaigns.models import Campaign, Membership
-from auralign.core import storage
+from auralign.core import sql, storage
 from auralign.dialogues.models import Turn
 from auralign.generation.models import Candidate
 from auralign.media.models import AudioAsset
@@ -34,6 +34,36 @@ def rubric_criteria(version: RubricVersion) -> tuple[Criterion, ...]:
     return _criteria_cache[key]
 
 
+_CANDIDATE = sql.Columns(Candidate, ["id", "uuid", "reply_text", "reasoning", "audio_id"])
+_AUDIO = sql.Columns(AudioAsset, ["id", "key", "duration_s", "peaks"])
+
+
+def item_candidates(item_id: int) -> list[Candidate]:
+    """An item's candidates in position order, with their audio (what a task page shows of them)."""
+    rows = sql.fetchall(
+        f"SELECT {_CANDIDATE.sql('c')}, {_AUDIO.sql('a')} FROM annotation_itemcandidate ic"
+        " JOIN generation_candidate c ON c.id = ic.candidate_id LEFT JOIN media_audioasset a ON a.id = c.audio_id"
+        " WHERE ic.item_id = %s ORDER BY ic.position",
+        [item_id],
+    )
+    out = []
+    for row in rows:
+        candidate = _CANDIDATE.load(row)
+        candidate.audio = _AUDIO.load(row, len(_CANDIDATE)) if candidate.audio_id is not None else None
+        out.append(candidate)
+    return out
+
+
+def _dialogue_turns(dialogue_id: int) -> list[tuple[str, str, AudioAsset | None]]:
+    """(role, text, audio) of a dialogue's turns in order."""
+    rows = sql.fetchall(
+        f'SELECT t.role, t.text, t.audio_id, {_AUDIO.sql("a")} FROM dialogues_turn t'
+        ' LEFT JOIN media_audioasset a ON a.id = t.audio_id WHERE t.dialogue_id = %s ORDER BY t."index"',
+        [dialogue_id],
+    )
+    return [(row[0], row[1], _AUDIO.load(row, 3) if row[2] is not None else None) for row in rows]
+
+
 def _audio(asset: AudioAsset | None, *, with_url: bool) -> dict | None:
     if asset is None:
         return None
@@ -50,8 +80,7 @@ def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: 
     campaign = assignment.campaign
     live = assignment.status == Assignment.Status.LIVE
     if candidates is None:
-        links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
-        candidates = [link.candidate for link in links]
+        candidates = item_candidates(assignment.item_id)
     by_uuid = {str(c.uuid): c for c in candidates}
     candidates = []
     for n, cid in enumerate(assignment.display_order):
@@ -60,14 +89,14 @@ def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: 
         if campaign.reasoning_display != Campaign.Reasoning.HIDDEN:
             card["reasoning"] = c.reasoning
         candidates.append(card)
-    turns = Turn.objects.filter(dialogue_id=assignment.item.dialogue_id).select_related("audio").order_by("index")
+    turns = _dialogue_turns(assignment.item.dialogue_id)
     return {
         "item": str(assignment.item.uuid),
         "status": assignment.status,
         "resumed": resumed,
         "leased_at": assignment.leased_at,
         "expires_at": assignment.expires_at,
-        "turns": [{"role": t.role, "text": t.text, "audio": _audio(t.audio, with_url=live)} for t in turns],
+        "turns": [{"role": role, "text": text, "audio": _audio(audio, with_url=live)} for role, text, audio in turns],
         "candidates": candidates,
         "draft": assignment.draft,
     }
