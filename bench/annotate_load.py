@@ -334,8 +334,8 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pids(gunicorn_pid: int, database_url: str) -> list[int]:
-    """The gunicorn workers and the PostgreSQL backends serving the bench database."""
+def server_pids(gunicorn_pid: int, database_url: str) -> tuple[list[int], list[int]]:
+    """The gunicorn workers, and the PostgreSQL backends serving the bench database."""
     import psycopg
 
     workers = []
@@ -349,7 +349,7 @@ def server_pids(gunicorn_pid: int, database_url: str) -> list[int]:
         backends = [r[0] for r in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]
-    return workers + backends
+    return workers, backends
 
 
 def invariants(database_url: str, campaign_id: int, acked: list[str]) -> dict:
@@ -437,14 +437,16 @@ def main() -> None:
         cpu = {}
 
         def snapshot():
-            cpu["pids"] = server_pids(server.pid, args.database_url)
-            cpu["before"] = cpu_seconds(cpu["pids"])
+            cpu["app"], cpu["db"] = server_pids(server.pid, args.database_url)
+            cpu["app_before"], cpu["db_before"] = cpu_seconds(cpu["app"]), cpu_seconds(cpu["db"])
             cpu["machine_before"] = machine_cpu_seconds()
 
         out, elapsed, client_cpu = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot))
         machine_cpu = machine_cpu_seconds() - cpu["machine_before"]
-        pids = sorted(set(cpu["pids"]) | set(server_pids(server.pid, args.database_url)))
-        server_cpu = cpu_seconds(pids) - cpu["before"]
+        app, db = server_pids(server.pid, args.database_url)
+        app_cpu = cpu_seconds(sorted(set(cpu["app"]) | set(app))) - cpu["app_before"]
+        db_cpu = cpu_seconds(sorted(set(cpu["db"]) | set(db))) - cpu["db_before"]
+        server_cpu = app_cpu + db_cpu
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -465,6 +467,8 @@ def main() -> None:
         "submit_p50_ms": round(1000 * quantile(out["submit"], 0.50), 1),
         "submit_p99_ms": round(1000 * quantile(out["submit"], 0.99), 1),
         "server_cpu_ms_per_judgment": round(1000 * server_cpu / max(1, len(out["acked"])), 1),
+        "app_cpu_ms_per_judgment": round(1000 * app_cpu / max(1, len(out["acked"])), 2),
+        "db_cpu_ms_per_judgment": round(1000 * db_cpu / max(1, len(out["acked"])), 2),
         "client_cpu_ms_per_judgment": round(1000 * client_cpu / max(1, len(out["acked"])), 2),
         # shares of the machine's CPU time during the load phase (cores x seconds)
         "server_cpu_share": round(server_cpu / (cores * elapsed), 3),
@@ -486,7 +490,8 @@ def main() -> None:
     print(f"submit p50 / p99 {figures['submit_p50_ms']:>8} / {figures['submit_p99_ms']} ms")
     print(f"server CPU       {figures['server_cpu_ms_per_judgment']} ms per judgment (gunicorn + PostgreSQL); "
           f"{os.cpu_count()} cores would carry at most {os.cpu_count() * 1000 / max(0.1, figures['server_cpu_ms_per_judgment']):.0f}"
-          f" judgments/s; load average during the run {figures['load_average_1m']}")
+          f" judgments/s; of it gunicorn {figures['app_cpu_ms_per_judgment']} ms, PostgreSQL {figures['db_cpu_ms_per_judgment']} ms;"
+          f" load average during the run {figures['load_average_1m']}")
     print(f"CPU shares       server {figures['server_cpu_share']:.0%}, load client {figures['client_cpu_share']:.0%}"
           f" ({figures['client_cpu_ms_per_judgment']} ms per judgment), anything else on the machine"
           f" {figures['other_cpu_share']:.0%}")
