@@ -273,3 +273,6 @@ LOGGING = {
 }
 
 API_TOKEN_DEFAULT_TTL = timedelta(days=int(os.environ.get("API_TOKEN_TTL_DAYS", "90")))
+# A process keeps a token row this long (auralign.accounts.selectors): a revocation made in
+# another process takes effect within it. 0 reads the token on every request.
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))

@@ -7,30 +7,9 @@ import hmac
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from auralign.accounts.models import ApiToken, User
+from auralign.accounts.models import ApiToken
+from auralign.accounts.selectors import api_token_for_prefix, api_token_forget
 from auralign.accounts.services import TOKEN_PREFIX, token_digest
-from auralign.core import sql
-
-_TOKEN = sql.Columns(ApiToken)
-_USER = sql.Columns(User)
-
-
-def _token_with_user(prefix: str) -> ApiToken | None:
-    """The token, its user, and whether it is narrowed to some campaigns, in one query (every
-    API request of a script or the load bench runs it; see docs/annotation.md, "Load")."""
-    scope = ApiToken.campaigns.through._meta.db_table
-    row = sql.fetchone(
-        f"SELECT {_TOKEN.sql('t')}, {_USER.sql('u')},"
-        f" EXISTS (SELECT 1 FROM {scope} s WHERE s.apitoken_id = t.id)"
-        " FROM accounts_apitoken t JOIN accounts_user u ON u.id = t.user_id WHERE t.prefix = %s",
-        [prefix],
-    )
-    if row is None:
-        return None
-    token = _TOKEN.load(row)
-    token.user = _USER.load(row, len(_TOKEN))
-    token.is_scoped = bool(row[-1])  # read by the views' scope checks: no scope, no query
-    return token
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -44,7 +23,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("malformed token header")
         secret = header[1]
         prefix = secret[len(TOKEN_PREFIX) :].split("_", 1)[0]
-        token = _token_with_user(prefix)
+        token = api_token_for_prefix(prefix)
         if token is None or not hmac.compare_digest(token.digest, token_digest(secret)):
             raise exceptions.AuthenticationFailed("invalid token")
         now = timezone.now()
@@ -54,6 +33,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("user inactive")
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            api_token_forget(token.prefix)
         return token.user, token
 
     def authenticate_header(self, request):
