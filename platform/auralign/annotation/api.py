@@ -62,7 +62,7 @@ class NextApi(APIView):
         lease = assignment_next(campaign=uuid, annotator=request.user)
         if lease is None:
             return Response({"item": None, "message": "Nothing left for you in this campaign. Thank you!"})
-        return Response(lease_payload(lease.assignment, resumed=lease.resumed, candidates=lease.candidates))
+        return Response(lease_payload(lease.assignment, resumed=lease.resumed, content=lease.content))
 
 
 class HeartbeatApi(APIView):

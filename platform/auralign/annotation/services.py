@@ -31,18 +31,25 @@ from django.utils import timezone
 
 from auralign.accounts.models import User
 from auralign.annotation.models import Assignment, Item, Judgment, Skip
-from auralign.annotation.selectors import LABELS, item_candidates, rubric_criteria
+from auralign.annotation.selectors import LABELS, LeaseContent, lease_content, rubric_criteria
 from auralign.campaigns.models import Campaign, Membership
 from auralign.core import sql
 from auralign.core.errors import Conflict, NotFound, ServiceError
-from auralign.generation.models import Candidate
 from auralign.rubrics.models import Criterion, RubricVersion
 
-_CAMPAIGN = sql.Columns(Campaign)
+# The columns the hot paths read (each column read costs CPU in the driver and in the model);
+# the instances they build defer the other fields (reading one queries it).
+_CAMPAIGN = sql.Columns(Campaign, [
+    "id", "uuid", "status", "rubric_version_id", "lease_seconds", "gold_rate", "min_listened_fraction",
+    "reasoning_display", "qualification_gold_items",
+])
 _ASSIGNMENT = sql.Columns(Assignment)
-_ITEM = sql.Columns(Item)
+_OWN = sql.Columns(Assignment, [
+    "id", "item_id", "campaign_id", "annotator_id", "display_order", "status", "expires_at", "finished_at",
+])
+_ITEM = sql.Columns(Item, ["id", "uuid", "dialogue_id", "is_gold"])
 _TAKEN = sql.Columns(Item, ["id", "uuid", "dialogue_id", "slots_used", "is_gold"])
-_VERSION = sql.Columns(RubricVersion, ["id", "rubric_id", "version", "frozen_at"])
+_VERSION = sql.Columns(RubricVersion, ["id", "frozen_at"])
 
 LIVE, SUBMITTED, EXPIRED, SKIPPED = (
     Assignment.Status.LIVE, Assignment.Status.SUBMITTED, Assignment.Status.EXPIRED, Assignment.Status.SKIPPED,
@@ -89,7 +96,7 @@ class JudgmentInvalid(ServiceError):
 class Lease:
     assignment: Assignment
     resumed: bool  # the annotator's own live lease, handed back
-    candidates: list[Candidate] | None = None  # the item's candidates with their audio, when already read
+    content: LeaseContent | None = None  # the item's replies and dialogue, when already read
 
 
 # --- the assignment engine ----------------------------------------------------------------------
@@ -154,8 +161,8 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
             item = _take(campaign, annotator, gold=False)
         if item is None:
             return None, campaign.pk
-        candidates = item_candidates(item.pk)
-        order = [str(c.uuid) for c in candidates]
+        content = lease_content(item_id=item.pk, dialogue_id=item.dialogue_id)
+        order = [str(c.uuid) for c in content.replies]
         random.shuffle(order)
         leased_at = timezone.now()
         (assignment_id,) = sql.fetchone(
@@ -170,7 +177,7 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
             "heartbeat_at": now, "finished_at": None, "draft": None,
         })
         assignment.item, assignment.campaign, assignment.annotator = item, campaign, annotator
-        return Lease(assignment=assignment, resumed=False, candidates=candidates), campaign.pk
+        return Lease(assignment=assignment, resumed=False, content=content), campaign.pk
 
 
 def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotator: User) -> int:
@@ -262,7 +269,7 @@ def _own_assignment(item_uuid, annotator: User) -> Assignment:
     """The annotator's assignment for an item, locked (only that row, not the joined ones), with
     its item, campaign and the campaign's rubric version."""
     row = sql.fetchone(
-        f"SELECT {_ASSIGNMENT.sql('a')}, {_ITEM.sql('i')}, {_CAMPAIGN.sql('c')}, {_VERSION.sql('v')}"
+        f"SELECT {_OWN.sql('a')}, {_ITEM.sql('i')}, {_CAMPAIGN.sql('c')}, {_VERSION.sql('v')}"
         " FROM annotation_assignment a JOIN annotation_item i ON i.id = a.item_id"
         " JOIN campaigns_campaign c ON c.id = a.campaign_id JOIN rubrics_rubricversion v ON v.id = c.rubric_version_id"
         f" WHERE i.uuid = %s AND a.annotator_id = %s{sql.lock_clause(of='a')}",
@@ -270,8 +277,8 @@ def _own_assignment(item_uuid, annotator: User) -> Assignment:
     )
     if row is None:
         raise NotFound("you hold no lease on this item")
-    assignment = _ASSIGNMENT.load(row)
-    at = len(_ASSIGNMENT)
+    assignment = _OWN.load(row)
+    at = len(_OWN)
     assignment.item = _ITEM.load(row, at)
     at += len(_ITEM)
     campaign = _CAMPAIGN.load(row, at)

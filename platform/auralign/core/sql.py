@@ -74,6 +74,11 @@ class Columns:
             values[n] = value
         return values
 
+    def record(self, row: Sequence, start: int = 0) -> dict:
+        """The values as {attname: value}, without building a model instance (cheaper, for
+        rows only read and passed on)."""
+        return dict(zip(self.attnames, self.values(row, start), strict=True))
+
     def load(self, row: Sequence, start: int = 0) -> Model:
         conn = db()
         return self.model.from_db(conn.alias, self.attnames, self.values(row, start, conn))
