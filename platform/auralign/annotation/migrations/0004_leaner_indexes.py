@@ -1,4 +1,4 @@
-"""Leaner indexes for the annotation hot path (docs/annotation.md, "Load").
+"""Leaner indexes and item storage for the annotation hot path (docs/annotation.md, "Load").
 
 Drops the single-column foreign-key indexes that another index already leads with (each one was
 rewritten by every slot change, lease and judgment), and keeps lease expiry's index to live
@@ -19,6 +19,30 @@ FK_INDEXES = [
 ]
 
 
+# PostgreSQL only. Room on each item page, so the judgment counter's update stays a HOT update
+# (no new index entries). And vacuum after a fixed number of dead item rows rather than 20% of
+# the table: each lease leaves a dead entry at the head of `item_open_queue` that "next item"
+# steps over (and visits in the table) until vacuum removes it, and under steady load the scans
+# rarely get to mark them dead themselves. On 1M items that vacuum costs ~0.2 s of CPU.
+ITEM_STORAGE = (
+    "ALTER TABLE annotation_item SET (fillfactor = 90,"
+    " autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000)"
+)
+ITEM_STORAGE_UNDO = (
+    "ALTER TABLE annotation_item RESET (fillfactor, autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold)"
+)
+
+
+def item_storage(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ITEM_STORAGE)
+
+
+def item_storage_undo(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ITEM_STORAGE_UNDO)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -36,6 +60,7 @@ class Migration(migrations.Migration):
             model_name='assignment',
             index=models.Index(condition=models.Q(('status', 'live')), fields=['expires_at'], name='assignment_live_expiry'),
         ),
+        migrations.RunPython(item_storage, item_storage_undo),
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 migrations.RunSQL(f'DROP INDEX IF EXISTS "{name}"', f'CREATE INDEX "{name}" ON "{table}" ("{column}")')
