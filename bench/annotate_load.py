@@ -10,8 +10,10 @@ lost (acknowledged judgments missing from the database), duplicated (an item twi
 annotator, or a submission id stored twice) and over-assigned (an item with more counted
 judgments or slots than its overlap, or whose slot count disagrees with its leases and
 judgments), and the server CPU (gunicorn workers + PostgreSQL backends) spent per judgment,
-which bounds the throughput the machine could carry whatever else runs on it. The last line is
-one JSON object with every figure. Measures; asserts nothing. Linux only (/proc).
+which bounds the throughput the machine could carry whatever else runs on it, with the shares
+of the machine's CPU the server, this load client (a lean hand-written HTTP/1.1 client) and
+everything else took during the run. The last line is one JSON object with every figure.
+Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
 """
 
 from __future__ import annotations
