@@ -10,8 +10,10 @@ lost (acknowledged judgments missing from the database), duplicated (an item twi
 annotator, or a submission id stored twice) and over-assigned (an item with more counted
 judgments or slots than its overlap, or whose slot count disagrees with its leases and
 judgments), and the server CPU (gunicorn workers + PostgreSQL backends) spent per judgment,
-which bounds the throughput the machine could carry whatever else runs on it. The last line is
-one JSON object with every figure. Measures; asserts nothing. Linux only (/proc).
+which bounds the throughput the machine could carry whatever else runs on it, with the shares
+of the machine's CPU the server, this load client (a lean hand-written HTTP/1.1 client) and
+everything else took during the run. The last line is one JSON object with every figure.
+Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
 """
 
 from __future__ import annotations
@@ -222,53 +224,96 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int, log: Path) 
     fail(f"gunicorn did not listen on port {port} within 60 s; see {log}")
 
 
-async def annotator(client, token: str, campaign: str, criteria: list[str], until: float, out: dict) -> None:
-    headers = {"Authorization": f"Token {token}"}
-    next_url = f"/api/v1/annotate/campaigns/{campaign}/next"
+class Connection:
+    """One keep-alive HTTP/1.1 connection, written by hand: the load client shares the machine's
+    two cores with the server, and a general-purpose client (httpx) spent more CPU per request
+    than the server's own work. Enough HTTP for gunicorn's answers (Content-Length or chunked)."""
+
+    def __init__(self, port: int, token: str):
+        self.port = port
+        self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\nAccept: application/json\r\n"
+        self.reader = self.writer = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else "Content-Length: 0\r\n"
+        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if "content-length" in headers:
+            data = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            data = b"".join(parts)
+        else:
+            raise RuntimeError(f"{method} {path}: a response without a length")
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            await self.open()
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def annotator(conn: Connection, campaign: str, criteria: list[str], until: float, out: dict) -> None:
+    next_path = f"/api/v1/annotate/campaigns/{campaign}/next"
     while time.perf_counter() < until:
         t0 = time.perf_counter()
-        response = await client.post(next_url, headers=headers)
+        status, body = await conn.request("POST", next_path)
         out["next"].append(time.perf_counter() - t0)
-        if response.status_code != 200:
-            out["errors"].append(f"next {response.status_code}: {response.text[:200]}")
+        if status != 200:
+            out["errors"].append(f"next {status}: {body[:200]!r}")
             continue
-        task = response.json()
+        task = json.loads(body)
         if task["item"] is None:
             return
         ids = [c["id"] for c in task["candidates"]]
         csid = str(uuid.uuid4())
-        payload = {
+        payload = json.dumps({
             "client_submission_id": csid,
             "ranking": [[c] for c in ids],
             "scores": {c: {key: 3 for key in criteria} for c in ids},
             "listened": {c: 1.0 for c in ids},
             "time_spent_ms": 1000,
-        }
+        }).encode()
         t0 = time.perf_counter()
-        response = await client.post(f"/api/v1/annotate/items/{task['item']}/judgment", headers=headers, json=payload)
+        status, body = await conn.request("POST", f"/api/v1/annotate/items/{task['item']}/judgment", payload)
         out["submit"].append(time.perf_counter() - t0)
-        if response.status_code in (200, 201):
+        if status in (200, 201):
             out["acked"].append(csid)
         else:
-            out["errors"].append(f"submit {response.status_code}: {response.text[:200]}")
+            out["errors"].append(f"submit {status}: {body[:200]!r}")
 
 
-async def run_load(port: int, seeded: dict, seconds: float, criteria: list[str], on_start) -> tuple[dict, float]:
-    import httpx
-
+async def run_load(port: int, seeded: dict, seconds: float, criteria: list[str], on_start) -> tuple[dict, float, float]:
+    """Returns the samples, the load phase's length and the CPU seconds this client spent in it."""
     out = {"next": [], "submit": [], "acked": [], "errors": []}
-    limits = httpx.Limits(max_connections=len(seeded["tokens"]), max_keepalive_connections=len(seeded["tokens"]))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
+    conns = [Connection(port, t) for t in seeded["tokens"]]
+    try:
+        await asyncio.gather(*(c.open() for c in conns))
         for _ in range(3):  # warm up every worker and connection before measuring
-            await asyncio.gather(
-                *(client.get("/api/v1/me", headers={"Authorization": f"Token {t}"}) for t in seeded["tokens"])
-            )
+            await asyncio.gather(*(c.request("GET", "/api/v1/me") for c in conns))
         on_start()
+        cpu0 = time.process_time()
         start = time.perf_counter()
         until = start + seconds
-        await asyncio.gather(*(annotator(client, t, seeded["campaign"], criteria, until, out) for t in seeded["tokens"]))
+        await asyncio.gather(*(annotator(c, seeded["campaign"], criteria, until, out) for c in conns))
         elapsed = time.perf_counter() - start
-    return out, elapsed
+        client_cpu = time.process_time() - cpu0
+    finally:
+        for c in conns:
+            c.close()
+    return out, elapsed, client_cpu
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -284,8 +329,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def server_pids(gunicorn_pid: int, database_url: str) -> list[int]:
-    """The gunicorn workers and the PostgreSQL backends serving the bench database."""
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (every core, not idle or waiting on IO), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(gunicorn_pid: int, database_url: str) -> tuple[list[int], list[int]]:
+    """The gunicorn workers, and the PostgreSQL backends serving the bench database."""
     import psycopg
 
     workers = []
@@ -299,7 +351,7 @@ def server_pids(gunicorn_pid: int, database_url: str) -> list[int]:
         backends = [r[0] for r in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]
-    return workers + backends
+    return workers, backends
 
 
 def invariants(database_url: str, campaign_id: int, acked: list[str]) -> dict:
@@ -387,16 +439,21 @@ def main() -> None:
         cpu = {}
 
         def snapshot():
-            cpu["pids"] = server_pids(server.pid, args.database_url)
-            cpu["before"] = cpu_seconds(cpu["pids"])
+            cpu["app"], cpu["db"] = server_pids(server.pid, args.database_url)
+            cpu["app_before"], cpu["db_before"] = cpu_seconds(cpu["app"]), cpu_seconds(cpu["db"])
+            cpu["machine_before"] = machine_cpu_seconds()
 
-        out, elapsed = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot))
-        pids = sorted(set(cpu["pids"]) | set(server_pids(server.pid, args.database_url)))
-        server_cpu = cpu_seconds(pids) - cpu["before"]
+        out, elapsed, client_cpu = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot))
+        machine_cpu = machine_cpu_seconds() - cpu["machine_before"]
+        app, db = server_pids(server.pid, args.database_url)
+        app_cpu = cpu_seconds(sorted(set(cpu["app"]) | set(app))) - cpu["app_before"]
+        db_cpu = cpu_seconds(sorted(set(cpu["db"]) | set(db))) - cpu["db_before"]
+        server_cpu = app_cpu + db_cpu
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     counts = invariants(args.database_url, seeded["campaign_id"], out["acked"])
+    cores = os.cpu_count()
 
     figures = {
         "bench": "annotate_load",
@@ -412,7 +469,14 @@ def main() -> None:
         "submit_p50_ms": round(1000 * quantile(out["submit"], 0.50), 1),
         "submit_p99_ms": round(1000 * quantile(out["submit"], 0.99), 1),
         "server_cpu_ms_per_judgment": round(1000 * server_cpu / max(1, len(out["acked"])), 1),
-        "cores": os.cpu_count(),
+        "app_cpu_ms_per_judgment": round(1000 * app_cpu / max(1, len(out["acked"])), 2),
+        "db_cpu_ms_per_judgment": round(1000 * db_cpu / max(1, len(out["acked"])), 2),
+        "client_cpu_ms_per_judgment": round(1000 * client_cpu / max(1, len(out["acked"])), 2),
+        # shares of the machine's CPU time during the load phase (cores x seconds)
+        "server_cpu_share": round(server_cpu / (cores * elapsed), 3),
+        "client_cpu_share": round(client_cpu / (cores * elapsed), 3),
+        "other_cpu_share": round(max(0.0, machine_cpu - server_cpu - client_cpu) / (cores * elapsed), 3),
+        "cores": cores,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "errors": len(out["errors"]),
         "lost": counts["lost"],
@@ -428,7 +492,11 @@ def main() -> None:
     print(f"submit p50 / p99 {figures['submit_p50_ms']:>8} / {figures['submit_p99_ms']} ms")
     print(f"server CPU       {figures['server_cpu_ms_per_judgment']} ms per judgment (gunicorn + PostgreSQL); "
           f"{os.cpu_count()} cores would carry at most {os.cpu_count() * 1000 / max(0.1, figures['server_cpu_ms_per_judgment']):.0f}"
-          f" judgments/s; load average during the run {figures['load_average_1m']}")
+          f" judgments/s; of it gunicorn {figures['app_cpu_ms_per_judgment']} ms, PostgreSQL {figures['db_cpu_ms_per_judgment']} ms;"
+          f" load average during the run {figures['load_average_1m']}")
+    print(f"CPU shares       server {figures['server_cpu_share']:.0%}, load client {figures['client_cpu_share']:.0%}"
+          f" ({figures['client_cpu_ms_per_judgment']} ms per judgment), anything else on the machine"
+          f" {figures['other_cpu_share']:.0%}")
     print(f"invariants       lost {figures['lost']}, duplicated {figures['duplicated']}, over-assigned {figures['over_assigned']}"
           f" ({figures['errors']} HTTP errors)")
     print(json.dumps(figures))

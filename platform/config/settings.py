@@ -118,6 +118,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The annotation hot path's hand-written SQL runs as server-side prepared statements on
+# PostgreSQL (auralign.core.sql). Turn off behind a pooler that cannot keep them (PgBouncer in
+# transaction mode before 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
+    # psycopg prepares only when a threshold is set; Django's own cursors bind on the client and
+    # never prepare, so only the statements that ask for it (prepare=True) are prepared.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -280,3 +288,6 @@ LOGGING = {
 }
 
 API_TOKEN_DEFAULT_TTL = timedelta(days=int(os.environ.get("API_TOKEN_TTL_DAYS", "90")))
+# A process keeps a token row this long (auralign.accounts.selectors): a revocation made in
+# another process takes effect within it. 0 reads the token on every request.
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))

@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from auralign.accounts.models import ApiToken
+from auralign.accounts.selectors import api_token_for_prefix, api_token_forget
 from auralign.accounts.services import TOKEN_PREFIX, token_digest
 
 
@@ -22,7 +23,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("malformed token header")
         secret = header[1]
         prefix = secret[len(TOKEN_PREFIX) :].split("_", 1)[0]
-        token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+        token = api_token_for_prefix(prefix)
         if token is None or not hmac.compare_digest(token.digest, token_digest(secret)):
             raise exceptions.AuthenticationFailed("invalid token")
         now = timezone.now()
@@ -32,6 +33,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("user inactive")
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            api_token_forget(token.prefix)
         return token.user, token
 
     def authenticate_header(self, request):

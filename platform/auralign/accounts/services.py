@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from auralign.accounts.models import ApiToken, User
+from auralign.accounts.selectors import api_token_forget
 from auralign.core.errors import ServiceError
 
 TOKEN_PREFIX = "aur_"
@@ -56,3 +57,7 @@ def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        # This process stops accepting it at once (again after commit, in case a request cached
+        # the old row meanwhile); other processes within API_TOKEN_CACHE_SECONDS.
+        api_token_forget(token.prefix)
+        transaction.on_commit(lambda: api_token_forget(token.prefix))

@@ -26,7 +26,7 @@ from auralign.core.errors import NotFound
 def _check_token_scope(request, *, campaign_uuid=None, item_uuid=None) -> None:
     """A campaign-scoped API token reaches only its campaigns (sessions have no scope)."""
     token = request.auth if isinstance(request.auth, ApiToken) else None
-    if token is None:
+    if token is None or not getattr(token, "is_scoped", True):  # authentication read whether it has a scope
         return
     scope = set(token.campaigns.values_list("uuid", flat=True))
     if not scope:
@@ -62,7 +62,7 @@ class NextApi(APIView):
         lease = assignment_next(campaign=uuid, annotator=request.user)
         if lease is None:
             return Response({"item": None, "message": "Nothing left for you in this campaign. Thank you!"})
-        return Response(lease_payload(lease.assignment, resumed=lease.resumed, candidates=lease.candidates))
+        return Response(lease_payload(lease.assignment, resumed=lease.resumed, content=lease.content))
 
 
 class HeartbeatApi(APIView):

@@ -15,7 +15,9 @@ class Item(PublicIdModel):
     """K candidates of one dialogue shown together. `slots_used` counts live leases plus counted
     judgments; the database refuses more than `overlap` (gold items are shown to everyone)."""
 
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="items")
+    # No index of its own: (campaign, is_gold, completed_at) leads with it. Every index is
+    # rewritten by each slot change, the hot path's most frequent write.
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="items", db_index=False)
     dialogue = models.ForeignKey("dialogues.Dialogue", on_delete=models.CASCADE, related_name="items")
     candidates = models.ManyToManyField("generation.Candidate", through="ItemCandidate", related_name="items")
     is_gold = models.BooleanField(default=False)
@@ -73,8 +75,11 @@ class Assignment(models.Model):
         EXPIRED = "expired"
         SKIPPED = "skipped"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="assignments")
+    # item and campaign lead the unique (item, annotator) and the (campaign, annotator, status) indexes
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     display_order = models.JSONField(help_text="candidate uuids in the order this annotator sees them (A, B, ...)")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LIVE)
@@ -93,7 +98,9 @@ class Assignment(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "annotator", "status"]),
-            models.Index(fields=["status", "expires_at"]),
+            # Lease expiry reads live leases by expiry; only live ones are in it, so it stays as
+            # small as the number of open leases and a finished lease leaves it.
+            models.Index(fields=["expires_at"], condition=Q(status="live"), name="assignment_live_expiry"),
         ]
 
 
@@ -101,10 +108,15 @@ class Judgment(PublicIdModel):
     """An annotator's ranking and scores for one item. Immutable once stored; idempotent by
     (annotator, client_submission_id); late or surplus ones are kept and marked, never dropped."""
 
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="judgments")
+    # campaign and annotator lead the (campaign, id) and unique (annotator, client_submission_id) indexes
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="judgments", db_index=False
+    )
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="judgments")
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments", db_index=False
+    )
     rubric_version = models.ForeignKey("rubrics.RubricVersion", on_delete=models.PROTECT, related_name="judgments")
     client_submission_id = models.UUIDField()
     ranking = models.JSONField(help_text="tiers of candidate uuids, best first; a tier holds ties")

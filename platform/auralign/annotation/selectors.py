@@ -6,6 +6,8 @@ only for the annotator's own live lease (the callers check that)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Q
@@ -13,7 +15,7 @@ from django.db.models import Count, Q
 from auralign.accounts.models import User
 from auralign.annotation.models import Assignment, Item, ItemCandidate
 from auralign.campaigns.models import Campaign, Membership
-from auralign.core import storage
+from auralign.core import sql, storage
 from auralign.dialogues.models import Turn
 from auralign.generation.models import Candidate
 from auralign.media.models import AudioAsset
@@ -34,7 +36,68 @@ def rubric_criteria(version: RubricVersion) -> tuple[Criterion, ...]:
     return _criteria_cache[key]
 
 
-def _audio(asset: AudioAsset | None, *, with_url: bool) -> dict | None:
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """What a task page gets of an audio asset (its key becomes a short-lived URL)."""
+
+    key: str
+    duration_s: float
+    peaks: list
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a task page gets of a candidate: no policy, no sampling details."""
+
+    uuid: uuid.UUID
+    reply_text: str
+    reasoning: str
+    audio: Audio | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenTurn:
+    role: str
+    text: str
+    audio: Audio | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseContent:
+    """An item's replies (in position order) and its dialogue's turns (in order)."""
+
+    replies: list[Reply]
+    turns: list[SpokenTurn]
+
+
+_UUID = sql.Columns(Candidate, ["uuid"])  # the uuid column's converters (SQLite stores hex text)
+_AUDIO = sql.Columns(AudioAsset, ["key", "duration_s", "peaks"])
+
+
+def lease_content(*, item_id: int, dialogue_id: int) -> LeaseContent:
+    """What the task page shows of an item: its candidates and the dialogue, in one query
+    (plain records, not model instances: this runs for every item served)."""
+    audio = _AUDIO.sql("a")
+    rows = sql.fetchall(
+        f"SELECT 0, ic.position, c.uuid, c.reply_text, c.reasoning, {audio} FROM annotation_itemcandidate ic"
+        " JOIN generation_candidate c ON c.id = ic.candidate_id LEFT JOIN media_audioasset a ON a.id = c.audio_id"
+        " WHERE ic.item_id = %s"
+        f' UNION ALL SELECT 1, t."index", NULL, t.role, t.text, {audio} FROM dialogues_turn t'
+        " LEFT JOIN media_audioasset a ON a.id = t.audio_id WHERE t.dialogue_id = %s"
+        " ORDER BY 1, 2",
+        [item_id, dialogue_id],
+    )
+    replies, turns = [], []
+    for row in rows:
+        sound = Audio(**_AUDIO.record(row, 5)) if row[5] is not None else None
+        if row[0] == 0:
+            replies.append(Reply(uuid=_UUID.values(row, 2)[0], reply_text=row[3], reasoning=row[4], audio=sound))
+        else:
+            turns.append(SpokenTurn(role=row[3], text=row[4], audio=sound))
+    return LeaseContent(replies=replies, turns=turns)
+
+
+def _audio(asset: Audio | None, *, with_url: bool) -> dict | None:
     if asset is None:
         return None
     out = {"duration_s": asset.duration_s, "peaks": asset.peaks}
@@ -43,16 +106,15 @@ def _audio(asset: AudioAsset | None, *, with_url: bool) -> dict | None:
     return out
 
 
-def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: list[Candidate] | None = None) -> dict:
+def lease_payload(assignment: Assignment, *, resumed: bool = False, content: LeaseContent | None = None) -> dict:
     """Everything the task page needs for one lease: the dialogue, the K candidates in this
     annotator's order, the lease times and the saved draft. Audio URLs only while it is live.
-    `candidates` (with their audio) saves a query when the caller has just read them."""
+    `content` saves a query when the caller has just read it."""
     campaign = assignment.campaign
     live = assignment.status == Assignment.Status.LIVE
-    if candidates is None:
-        links = ItemCandidate.objects.filter(item_id=assignment.item_id).select_related("candidate__audio")
-        candidates = [link.candidate for link in links]
-    by_uuid = {str(c.uuid): c for c in candidates}
+    if content is None:
+        content = lease_content(item_id=assignment.item_id, dialogue_id=assignment.item.dialogue_id)
+    by_uuid = {str(c.uuid): c for c in content.replies}
     candidates = []
     for n, cid in enumerate(assignment.display_order):
         c = by_uuid[cid]
@@ -60,14 +122,13 @@ def lease_payload(assignment: Assignment, *, resumed: bool = False, candidates: 
         if campaign.reasoning_display != Campaign.Reasoning.HIDDEN:
             card["reasoning"] = c.reasoning
         candidates.append(card)
-    turns = Turn.objects.filter(dialogue_id=assignment.item.dialogue_id).select_related("audio").order_by("index")
     return {
         "item": str(assignment.item.uuid),
         "status": assignment.status,
         "resumed": resumed,
         "leased_at": assignment.leased_at,
         "expires_at": assignment.expires_at,
-        "turns": [{"role": t.role, "text": t.text, "audio": _audio(t.audio, with_url=live)} for t in turns],
+        "turns": [{"role": t.role, "text": t.text, "audio": _audio(t.audio, with_url=live)} for t in content.turns],
         "candidates": candidates,
         "draft": assignment.draft,
     }

@@ -26,16 +26,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from auralign.accounts.models import User
-from auralign.annotation.models import Assignment, Item, ItemCandidate, Judgment, Skip
-from auralign.annotation.selectors import LABELS, rubric_criteria
+from auralign.annotation.models import Assignment, Item, Judgment, Skip
+from auralign.annotation.selectors import LABELS, LeaseContent, lease_content, rubric_criteria
 from auralign.campaigns.models import Campaign, Membership
+from auralign.core import sql
 from auralign.core.errors import Conflict, NotFound, ServiceError
-from auralign.generation.models import Candidate
-from auralign.rubrics.models import Criterion
+from auralign.rubrics.models import Criterion, RubricVersion
+
+# The columns the hot paths read (each column read costs CPU in the driver and in the model);
+# the instances they build defer the other fields (reading one queries it).
+_CAMPAIGN = sql.Columns(Campaign, [
+    "id", "uuid", "status", "rubric_version_id", "lease_seconds", "gold_rate", "min_listened_fraction",
+    "reasoning_display", "qualification_gold_items",
+])
+_ASSIGNMENT = sql.Columns(Assignment)
+_OWN = sql.Columns(Assignment, [
+    "id", "item_id", "campaign_id", "annotator_id", "display_order", "status", "expires_at", "finished_at",
+])
+_ITEM = sql.Columns(Item, ["id", "uuid", "dialogue_id", "is_gold"])
+_TAKEN = sql.Columns(Item, ["id", "uuid", "dialogue_id", "slots_used", "is_gold"])
+_VERSION = sql.Columns(RubricVersion, ["id", "frozen_at"])
 
 LIVE, SUBMITTED, EXPIRED, SKIPPED = (
     Assignment.Status.LIVE, Assignment.Status.SUBMITTED, Assignment.Status.EXPIRED, Assignment.Status.SKIPPED,
@@ -82,7 +96,7 @@ class JudgmentInvalid(ServiceError):
 class Lease:
     assignment: Assignment
     resumed: bool  # the annotator's own live lease, handed back
-    candidates: list[Candidate] | None = None  # the item's candidates with their audio, when already read
+    content: LeaseContent | None = None  # the item's replies and dialogue, when already read
 
 
 # --- the assignment engine ----------------------------------------------------------------------
@@ -105,34 +119,38 @@ def assignment_next(*, campaign: Campaign | uuid.UUID, annotator: User, now: dat
 
 
 def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | None, int]:
+    # Hand-written SQL (auralign.core.sql): this runs for every item served, and the ORM's
+    # query building cost more CPU than the database's work (docs/annotation.md, "Load").
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("campaign")
-            .filter(campaign__uuid=campaign_uuid, user=annotator, role=Membership.Role.ANNOTATOR)
-            .first()
+        row = sql.fetchone(
+            f"SELECT m.active, {_CAMPAIGN.sql('c')} FROM campaigns_membership m"
+            " JOIN campaigns_campaign c ON c.id = m.campaign_id"
+            f" WHERE c.uuid = %s AND m.user_id = %s AND m.role = %s{sql.lock_clause(of='m')}",
+            [sql.param(Campaign, "uuid", campaign_uuid), annotator.pk, Membership.Role.ANNOTATOR.value],
         )
-        if membership is None:
+        if row is None:
             raise NotFound("no such campaign")
-        if not membership.active:
+        if not row[0]:
             raise NotAnnotator("your annotator role in this campaign is inactive")
-        campaign = membership.campaign
-        own = (
-            Assignment.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("item")
-            .filter(campaign=campaign, annotator=annotator, status=LIVE)
-            .order_by("id")
-            .first()
+        campaign = _CAMPAIGN.load(row, 1)
+        expires_at = now + timedelta(seconds=campaign.lease_seconds)
+        # Their own live lease, renewed (a fresh statement after the membership lock, so it sees
+        # a lease another request of theirs has just committed). The outer status test is
+        # re-checked if the row changed meanwhile (an expiry or a submission).
+        row = sql.fetchone(
+            "UPDATE annotation_assignment SET expires_at = %s, heartbeat_at = %s WHERE id = ("
+            " SELECT id FROM annotation_assignment WHERE campaign_id = %s AND annotator_id = %s AND status = %s"
+            f" ORDER BY id LIMIT 1) AND status = %s RETURNING {_ASSIGNMENT.sql()}",
+            [sql.timestamp(expires_at), sql.timestamp(now), campaign.pk, annotator.pk, LIVE.value, LIVE.value],
         )
-        if own is not None:
-            own.campaign = campaign
-            own.expires_at, own.heartbeat_at = now + timedelta(seconds=campaign.lease_seconds), now
-            own.save(update_fields=["expires_at", "heartbeat_at"])
+        if row is not None:
+            own = _ASSIGNMENT.load(row)
+            own.campaign, own.annotator = campaign, annotator
             return Lease(assignment=own, resumed=True), campaign.pk
         if campaign.status != Campaign.Status.ANNOTATING:
             raise AnnotationConflict(f"the campaign is {campaign.status}: no new items now", code="campaign_not_annotating")
-        item = _pick(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
-        item = item or _pick(campaign, annotator, gold=False)
+        item = _take(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
+        item = item or _take(campaign, annotator, gold=False)
         for _ in range(LOCKED_RETRIES):
             # Open items exist but others hold them right now (the campaign's last items): a slot
             # they leave free must not be reported as "nothing left". Retry without ever waiting
@@ -140,19 +158,26 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
             if item is not None or not _queue(campaign, annotator, gold=False).exists():
                 break
             time.sleep(LOCKED_RETRY_SECONDS)
-            item = _pick(campaign, annotator, gold=False)
+            item = _take(campaign, annotator, gold=False)
         if item is None:
             return None, campaign.pk
-        candidates = [link.candidate for link in ItemCandidate.objects.filter(item=item).select_related("candidate__audio")]
-        order = [str(c.uuid) for c in candidates]
+        content = lease_content(item_id=item.pk, dialogue_id=item.dialogue_id)
+        order = [str(c.uuid) for c in content.replies]
         random.shuffle(order)
-        assignment = Assignment.objects.create(
-            item=item, campaign=campaign, annotator=annotator, display_order=order,
-            expires_at=now + timedelta(seconds=campaign.lease_seconds), heartbeat_at=now,
+        leased_at = timezone.now()
+        (assignment_id,) = sql.fetchone(
+            "INSERT INTO annotation_assignment (item_id, campaign_id, annotator_id, display_order, status, leased_at,"
+            " expires_at, heartbeat_at, finished_at, draft) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL) RETURNING id",
+            [item.pk, campaign.pk, annotator.pk, sql.param(Assignment, "display_order", order), LIVE.value,
+             sql.timestamp(leased_at), sql.timestamp(expires_at), sql.timestamp(now)],
         )
-        Item.objects.filter(pk=item.pk).update(slots_used=F("slots_used") + 1)
-        item.slots_used += 1
-        return Lease(assignment=assignment, resumed=False, candidates=candidates), campaign.pk
+        assignment = sql.instance(Assignment, {
+            "id": assignment_id, "item_id": item.pk, "campaign_id": campaign.pk, "annotator_id": annotator.pk,
+            "display_order": order, "status": LIVE.value, "leased_at": leased_at, "expires_at": expires_at,
+            "heartbeat_at": now, "finished_at": None, "draft": None,
+        })
+        assignment.item, assignment.campaign, assignment.annotator = item, campaign, annotator
+        return Lease(assignment=assignment, resumed=False, content=content), campaign.pk
 
 
 def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotator: User) -> int:
@@ -189,10 +214,23 @@ def _queue(campaign: Campaign, annotator: User, *, gold: bool):
     return items
 
 
-def _pick(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
-    """The head of the queue that nobody else is taking right now, locked."""
-    items = _queue(campaign, annotator, gold=gold).select_for_update(skip_locked=True, no_key=True)
-    return items.only("id", "uuid", "dialogue_id", "slots_used", "is_gold").first()
+def _take(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
+    """The head of the queue that nobody else is taking right now: locked (SKIP LOCKED) and its
+    slot taken, in one statement. Same order and filter as `_queue`."""
+    if gold:  # no slot limit; the least-judged first spreads them out (`item_gold_queue`)
+        where, order = "i.is_gold", "i.slots_used, i.tiebreak"
+    else:  # the `item_open_queue` partial index, read from its head
+        where = "NOT i.is_gold AND i.completed_at IS NULL AND i.slots_used < i.overlap"
+        order = "i.slots_used DESC, i.priority DESC, i.tiebreak"
+    row = sql.fetchone(
+        "UPDATE annotation_item SET slots_used = slots_used + 1 WHERE id = ("
+        f" SELECT i.id FROM annotation_item i WHERE i.campaign_id = %s AND {where}"
+        " AND NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
+        f" ORDER BY {order} LIMIT 1{sql.lock_clause(skip_locked=True)}"
+        f") RETURNING {_TAKEN.sql()}",
+        [campaign.pk, annotator.pk],
+    )
+    return _TAKEN.load(row) if row is not None else None
 
 
 def _open_slot() -> Q:
@@ -228,15 +266,24 @@ def leases_expire(*, now: datetime | None = None, batch: int = 500) -> int:
 
 
 def _own_assignment(item_uuid, annotator: User) -> Assignment:
-    """The annotator's assignment for an item, locked (only that row, not the joined ones)."""
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("item", "campaign__rubric_version")
-        .filter(item__uuid=item_uuid, annotator=annotator)
-        .first()
+    """The annotator's assignment for an item, locked (only that row, not the joined ones), with
+    its item, campaign and the campaign's rubric version."""
+    row = sql.fetchone(
+        f"SELECT {_OWN.sql('a')}, {_ITEM.sql('i')}, {_CAMPAIGN.sql('c')}, {_VERSION.sql('v')}"
+        " FROM annotation_assignment a JOIN annotation_item i ON i.id = a.item_id"
+        " JOIN campaigns_campaign c ON c.id = a.campaign_id JOIN rubrics_rubricversion v ON v.id = c.rubric_version_id"
+        f" WHERE i.uuid = %s AND a.annotator_id = %s{sql.lock_clause(of='a')}",
+        [sql.param(Item, "uuid", item_uuid), annotator.pk],
     )
-    if assignment is None:
+    if row is None:
         raise NotFound("you hold no lease on this item")
+    assignment = _OWN.load(row)
+    at = len(_OWN)
+    assignment.item = _ITEM.load(row, at)
+    at += len(_ITEM)
+    campaign = _CAMPAIGN.load(row, at)
+    campaign.rubric_version = _VERSION.load(row, at + len(_CAMPAIGN))
+    assignment.campaign, assignment.annotator = campaign, annotator
     return assignment
 
 
@@ -468,20 +515,41 @@ def _judgment_store(item_uuid, annotator: User, data, now: datetime) -> tuple[Ju
             criteria=rubric_criteria(campaign.rubric_version),
             min_listened=campaign.min_listened_fraction,
         )
-        completes = When(
-            Q(is_gold=False, completed_at__isnull=True, judgment_count__gte=F("overlap") - 1), then=Value(now)
+        # Counting it completes the item when it reaches the overlap (never a gold item).
+        count_it = (
+            "judgment_count = judgment_count + 1, completed_at = CASE WHEN NOT is_gold AND completed_at IS NULL"
+            " AND judgment_count >= overlap - 1 THEN %s ELSE completed_at END"
         )
-        count_it = {"judgment_count": F("judgment_count") + 1, "completed_at": Case(completes, default=F("completed_at"))}
-        item = Item.objects.filter(pk=assignment.item_id)
         if assignment.status == LIVE:  # its slot turns from a lease into a judgment
-            counted = bool(item.update(**count_it))
-        else:  # expired: the slot was freed; take a free one if there is one
-            counted = bool(item.filter(_open_slot()).update(slots_used=F("slots_used") + 1, **count_it))
-        judgment = Judgment.objects.create(
-            campaign=campaign, item_id=assignment.item_id, assignment=assignment, annotator=annotator,
-            rubric_version=campaign.rubric_version, is_late=assignment.status == EXPIRED or now > assignment.expires_at,
-            is_surplus=not counted, **clean,
+            counted = sql.execute(f"UPDATE annotation_item SET {count_it} WHERE id = %s", [sql.timestamp(now), assignment.item_id])
+        else:  # expired: the slot was freed; take a free one if there is one (`_open_slot`)
+            counted = sql.execute(
+                f"UPDATE annotation_item SET slots_used = slots_used + 1, {count_it} WHERE id = %s"
+                " AND (is_gold OR (completed_at IS NULL AND slots_used < overlap))",
+                [sql.timestamp(now), assignment.item_id],
+            )
+        values = {
+            "uuid": uuid.uuid4(),
+            "campaign_id": campaign.pk,
+            "item_id": assignment.item_id,
+            "assignment_id": assignment.pk,
+            "annotator_id": annotator.pk,
+            "rubric_version_id": campaign.rubric_version_id,
+            **clean,
+            "is_late": assignment.status == EXPIRED or now > assignment.expires_at,
+            "is_surplus": not counted,
+            "created_at": timezone.now(),
+        }
+        names = [f.attname for f in Judgment._meta.concrete_fields if f.attname != "id"]
+        (values["id"],) = sql.fetchone(
+            f"INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
+            [sql.param(Judgment, n, values[n]) for n in names],
+        )
+        judgment = sql.instance(Judgment, values)
+        judgment.assignment, judgment.annotator = assignment, annotator
+        sql.execute(
+            "UPDATE annotation_assignment SET status = %s, finished_at = %s, draft = NULL WHERE id = %s",
+            [SUBMITTED.value, sql.timestamp(now), assignment.pk],
         )
         assignment.status, assignment.finished_at, assignment.draft = SUBMITTED, now, None
-        assignment.save(update_fields=["status", "finished_at", "draft"])
         return judgment, True
