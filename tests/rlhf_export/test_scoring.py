@@ -3,6 +3,7 @@ items the model is least sure of in the assignment engine."""
 
 import pytest
 
+from auralign.annotation.models import Item
 from auralign.annotation.services import assignment_next
 from auralign.core.errors import Conflict, ServiceError
 from rlhf_export.models import CampaignScoring
@@ -114,3 +115,10 @@ def test_scoring_in_process_stores_one_score_per_candidate(tiny_lm):
     assert done.candidates_scored == 4 * 3 == run.candidate_scores.count()
     assert [r["uncertainty"] for r in done.uncertain] == sorted((r["uncertainty"] for r in done.uncertain), reverse=True)
     assert campaign_scoring_run(scoring_id=scoring.pk).candidates_scored == 12  # done: left alone
+
+
+def test_a_prioritised_item_is_served_before_a_half_judged_one():
+    scoring, items, lead, annotator = scored_campaign([0.1, 0.9])
+    Item.objects.filter(pk=items[0].pk).update(slots_used=1)  # one of its two judgments is under way
+    items_prioritise(scoring=scoring, n=1, user=lead)
+    assert assignment_next(campaign=scoring.campaign, annotator=annotator).assignment.item_id == items[1].pk

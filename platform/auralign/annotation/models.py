@@ -44,7 +44,7 @@ class Item(PublicIdModel):
             # The assignment engine's queue: open regular items, closest to completion first.
             # Only items with a free slot are in it, so "next item" reads its head, never scans.
             models.Index(
-                fields=["campaign", "-slots_used", "-priority", "tiebreak"],
+                fields=["campaign", "-priority", "-slots_used", "tiebreak"],
                 condition=Q(completed_at__isnull=True, is_gold=False, slots_used__lt=F("overlap")),
                 name="item_open_queue",
             ),

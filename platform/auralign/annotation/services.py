@@ -107,8 +107,9 @@ def assignment_next(*, campaign: Campaign | uuid.UUID, annotator: User, now: dat
     when nothing is left for them.
 
     In order: 1. their own live lease, renewed; 2. a gold item they have not seen, when gold is
-    due (see `_gold_due`); 3. a regular item with a free slot they have not seen, closest to
-    completion first, then by priority, then in random order. One transaction; SKIP LOCKED.
+    due (see `_gold_due`); 3. a regular item with a free slot they have not seen, the highest
+    priority first (a lead's "prioritise"; 0 by default), then closest to completion, then in
+    random order. One transaction; SKIP LOCKED.
     When no item is free, slots held by leases nobody renewed are freed and it looks again."""
     now = now or timezone.now()
     campaign_uuid = campaign.uuid if isinstance(campaign, Campaign) else campaign
@@ -209,7 +210,7 @@ def _queue(campaign: Campaign, annotator: User, *, gold: bool):
         items = items.filter(is_gold=True).order_by("slots_used", "tiebreak")
     else:  # the `item_open_queue` partial index, read from its head
         items = items.filter(is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")).order_by(
-            "-slots_used", "-priority", "tiebreak"
+            "-priority", "-slots_used", "tiebreak"
         )
     return items
 
@@ -221,7 +222,7 @@ def _take(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
         where, order = "i.is_gold", "i.slots_used, i.tiebreak"
     else:  # the `item_open_queue` partial index, read from its head
         where = "NOT i.is_gold AND i.completed_at IS NULL AND i.slots_used < i.overlap"
-        order = "i.slots_used DESC, i.priority DESC, i.tiebreak"
+        order = "i.priority DESC, i.slots_used DESC, i.tiebreak"
     row = sql.fetchone(
         "UPDATE annotation_item SET slots_used = slots_used + 1 WHERE id = ("
         f" SELECT i.id FROM annotation_item i WHERE i.campaign_id = %s AND {where}"
