@@ -55,21 +55,22 @@ def _copy(cursor, model, rows) -> None:
     fields = [f for f in model._meta.concrete_fields if f.attname != pk or pk in first]  # else the database numbers them
     columns = ", ".join(f'"{f.column}"' for f in fields)
     now = datetime.now(UTC)
-    fixed = {}
+    fixed, per_row = {}, {}
     for f in fields:
         if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
             fixed[f.attname] = now
-        else:  # "" for blank text, constants as declared; callable defaults (uuid4, dict) are given per row
-            fixed[f.attname] = None if f.has_default() and callable(f.default) else f.get_default()
+        elif f.has_default() and callable(f.default):  # uuid4, dict, random tiebreak...: called for each row
+            per_row[f.attname] = f.default
+        else:  # "" for blank text, constants as declared
+            fixed[f.attname] = f.get_default()
     json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
     with cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
         for row in itertools.chain([first], rows):
             values = []
             for f in fields:
-                v = row.get(f.attname, fixed[f.attname])
-                if f.attname == "uuid" and v is None:
-                    v = uuid.uuid4()
-                values.append(Jsonb(v) if f.attname in json_fields and v is not None else v)
+                name = f.attname
+                v = row[name] if name in row else per_row[name]() if name in per_row else fixed[name]
+                values.append(Jsonb(v) if name in json_fields and v is not None else v)
             copy.write_row(values)
 
 
