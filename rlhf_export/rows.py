@@ -162,17 +162,12 @@ def _dashed_all(uuids: list[str]) -> list[str]:
 
 
 def batch_build(
-    judgments: Judgments, *, items: list[tuple], candidates: list[tuple], turns: list[tuple], splits: dict[str, float],
+    judgments: Judgments, *, items: list[tuple], candidates: list[tuple], turns: dict[int, list[tuple]], splits: dict[str, float],
     split_seed: str, split_cache: dict[str, str],
 ) -> Batch:
     """A Batch from the rows the database gave (selectors.RawBatch) for these judgments.
     `split_cache` (dialogue uuid → split) carries over from batch to batch; the caller bounds it."""
     wanted = set(judgments.item_ids)
-    prompts: dict[int, tuple[list[tuple[str, str]], list[str | None]]] = {}  # dialogue pk → (messages, audio keys)
-    for dialogue_pk, role, text, audio_key in turns:
-        messages, audio = prompts.setdefault(dialogue_pk, ([], []))
-        messages.append((role, text))
-        audio.append(audio_key)
     items = [row for row in items if row[0] in wanted]
     item_pks, item_uuids, campaign_uuids, dialogue_pks, dialogue_uuids = (list(c) for c in zip(*items, strict=True)) if items else ([],) * 5
     dialogue_uuids = _dashed_all(dialogue_uuids)
@@ -182,16 +177,15 @@ def batch_build(
         if split is None:
             split = split_cache[dialogue] = split_of(dialogue, splits, split_seed)
         item_splits.append(split)
-    no_turns = ([], [])
-    item_prompts = [prompts.get(pk, no_turns) for pk in dialogue_pks]
+    item_turns = [turns.get(pk, ()) for pk in dialogue_pks]
     item_table = pa.table(
         {
             "dialogue_id": pa.array(dialogue_uuids, pa.string()),
             "item_id": pa.array(_dashed_all(item_uuids), pa.string()),
             "campaign_id": pa.array(_dashed_all(campaign_uuids), pa.string()),
             "split": pa.array(item_splits, pa.string()),
-            "prompt": pa.array([messages for messages, _ in item_prompts], MESSAGES),
-            "prompt_audio": pa.array([audio for _, audio in item_prompts], pa.list_(pa.string())),
+            "prompt": pa.array([[(role, text) for role, text, _ in t] for t in item_turns], MESSAGES),
+            "prompt_audio": pa.array([[audio for _, _, audio in t] for t in item_turns], pa.list_(pa.string())),
         }
     )
     candidates = [row for row in candidates if row[0] in wanted]

@@ -3,8 +3,11 @@ and dialogues) an export streams."""
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import json
+import operator
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -125,9 +128,9 @@ class RawBatch:
     and what their rows need (items, candidates, dialogue turns), JSON and uuids still text."""
 
     judgments: list[tuple]  # JUDGMENT_COLUMNS (+ listened)
-    items: list[tuple]  # (item pk, item uuid, campaign uuid, dialogue pk, dialogue uuid)
+    items: list[tuple]  # (item pk, item uuid, campaign uuid, dialogue pk, dialogue uuid), by item
     candidates: list[tuple]  # (item pk, candidate uuid, policy uuid, reply text, reasoning, audio key), by item and position
-    turns: list[tuple]  # (dialogue pk, role, text, audio key), by dialogue and index
+    turns: dict[int, list[tuple]]  # dialogue pk → its turns (role, text, audio key) in order (may hold other dialogues too)
 
 
 JUDGMENT_COLUMNS = ("id", _text("uuid"), "campaign_id", "item_id", "annotator_id", "rubric_version_id", "ranking", "scores", "flags")
@@ -152,27 +155,43 @@ def _item_aligned(chunks: Iterator[list[tuple]], size: int) -> Iterator[list[tup
         yield pending
 
 
+CONTEXT_BATCHES = 4  # batches whose items, candidates and turns are read together
+
+
 def _raw_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listened: bool, server_side: bool) -> Iterator[RawBatch]:
     columns = qs.values_list(*JUDGMENT_COLUMNS, *(["listened"] if with_listened else []))
-    for judgments in _item_aligned(_raw_chunks(columns, server_side=server_side, size=2 * FETCH_ROWS), FETCH_ROWS):
-        # Everything else comes by the batch's item id range (judgments come ordered by item: a
-        # range beats thousands of ids), each query on an index.
-        items_in_range = Item.objects.filter(pk__range=(judgments[0][_ITEM], judgments[-1][_ITEM]), campaign_id__in=campaign_ids)
-        items = _raw_rows(items_in_range.order_by("pk").values_list(
-            "pk", _text("uuid"), _text("campaign__uuid"), "dialogue_id", _text("dialogue__uuid")
-        ))
+    batches = _item_aligned(_raw_chunks(columns, server_side=server_side, size=2 * FETCH_ROWS), FETCH_ROWS)
+    while group := list(itertools.islice(batches, CONTEXT_BATCHES)):
+        # Everything else comes by the item id range of a few batches (judgments come ordered by
+        # item: a range beats thousands of ids), each query on an index.
+        first, last = group[0][0][_ITEM], group[-1][-1][_ITEM]
+        items = _raw_rows(
+            Item.objects.filter(pk__range=(first, last), campaign_id__in=campaign_ids)
+            .order_by("pk")
+            .values_list("pk", _text("uuid"), _text("campaign__uuid"), "dialogue_id", _text("dialogue__uuid"))
+        )
         candidates = _raw_rows(
-            ItemCandidate.objects.filter(item__id__range=(judgments[0][_ITEM], judgments[-1][_ITEM]), item__campaign_id__in=campaign_ids)
+            ItemCandidate.objects.filter(item__id__range=(first, last), item__campaign_id__in=campaign_ids)
             .order_by("item_id", "position")
             .values_list("item_id", _text("candidate__uuid"), _text("candidate__policy__uuid"), "candidate__reply_text",
                          "candidate__reasoning", "candidate__audio__key")
         )
-        turns = _raw_rows(
+        turns: dict[int, list[tuple]] = {}
+        for dialogue_pk, *turn in _raw_rows(
             Turn.objects.filter(dialogue_id__in=sorted({row[3] for row in items}))
             .order_by("dialogue_id", "index")
             .values_list("dialogue_id", "role", "text", "audio__key")
-        )
-        yield RawBatch(judgments=judgments, items=items, candidates=candidates, turns=turns)
+        ):
+            turns.setdefault(dialogue_pk, []).append(tuple(turn))
+        for judgments in group:  # rows of the items in each batch's own range (rows are ordered by item pk)
+            low, high = judgments[0][_ITEM], judgments[-1][_ITEM]
+            yield RawBatch(judgments=judgments, items=_in_range(items, low, high), candidates=_in_range(candidates, low, high), turns=turns)
+
+
+def _in_range(rows: list[tuple], low: int, high: int) -> list[tuple]:
+    """The rows (ordered by their first value) whose first value is in [low, high]."""
+    start = bisect.bisect_left(rows, low, key=operator.itemgetter(0))
+    return rows[start:bisect.bisect_right(rows, high, lo=start, key=operator.itemgetter(0))]
 
 
 def export_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listened: bool) -> Iterator[RawBatch]:
