@@ -231,6 +231,8 @@ def _read_ahead(produce: Callable[[], Iterator[RawBatch]]) -> Iterator[RawBatch]
     def read() -> None:
         try:
             with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION READ ONLY")
                 for batch in produce():
                     if not put((batch, None)):
                         return

@@ -169,8 +169,8 @@ def build_files(
     split_cache: dict[str, str] = {}
     with_listened = kind == "listwise"
     try:
-        with _cyclic_gc_paused():
-            for raw in export_batches(qs, campaign_ids=campaign_ids, with_listened=with_listened):
+        with _cyclic_gc_paused(), contextlib.closing(export_batches(qs, campaign_ids=campaign_ids, with_listened=with_listened)) as raws:
+            for raw in raws:
                 judgments = judgments_decode(raw.judgments, with_listened=with_listened)
                 processed += len(judgments)
                 mask = keep(judgments)
