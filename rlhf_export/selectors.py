@@ -165,10 +165,9 @@ def _raw_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listen
         # Everything else comes by the item id range of a few batches (judgments come ordered by
         # item: a range beats thousands of ids), each query on an index.
         first, last = group[0][0][_ITEM], group[-1][-1][_ITEM]
+        items_in_range = Item.objects.filter(pk__range=(first, last), campaign_id__in=campaign_ids)
         items = _raw_rows(
-            Item.objects.filter(pk__range=(first, last), campaign_id__in=campaign_ids)
-            .order_by("pk")
-            .values_list("pk", _text("uuid"), _text("campaign__uuid"), "dialogue_id", _text("dialogue__uuid"))
+            items_in_range.order_by("pk").values_list("pk", _text("uuid"), _text("campaign__uuid"), "dialogue_id", _text("dialogue__uuid"))
         )
         candidates = _raw_rows(
             ItemCandidate.objects.filter(item__id__range=(first, last), item__campaign_id__in=campaign_ids)
@@ -178,7 +177,7 @@ def _raw_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listen
         )
         turns: dict[int, list[tuple]] = {}
         for dialogue_pk, *turn in _raw_rows(
-            Turn.objects.filter(dialogue_id__in=sorted({row[3] for row in items}))
+            Turn.objects.filter(dialogue_id__in=items_in_range.values("dialogue_id"))  # a subquery: no list of thousands of ids to send
             .order_by("dialogue_id", "index")
             .values_list("dialogue_id", "role", "text", "audio__key")
         ):
