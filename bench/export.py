@@ -207,15 +207,18 @@ def child(snapshot_id: int) -> None:
     """Run one export in this (fresh) process; print its figures as JSON."""
     from rlhf_export.services import snapshot_run
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     snapshot = snapshot_run(snapshot_id=snapshot_id)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if snapshot.status != "succeeded":
         raise SystemExit(f"export failed: {snapshot.error}")
     print(json.dumps({
         "judgments": snapshot.watermark["judgment_count"], "rows": snapshot.rows, "seconds": round(seconds, 2),
         "judgments_per_s": round(snapshot.watermark["judgment_count"] / seconds),
         "peak_rss_mb": _peak_rss_mb(),
+        # this process's CPU time (all threads; not PostgreSQL's): on a busy shared machine,
+        # judgments per CPU second tell the code's speed apart from the machine's load
+        "cpu_seconds": round(cpu, 2), "judgments_per_cpu_s": round(snapshot.watermark["judgment_count"] / cpu),
         "bytes": sum(f["bytes"] for f in snapshot.files),
     }))
 
@@ -272,7 +275,8 @@ def main() -> None:
             figures = measure(seeder, env)
             results.append(figures)
             print(f"{figures['judgments']:>9} judgments -> {figures['rows']} pairwise rows in {figures['seconds']}s: "
-                  f"{figures['judgments_per_s']} judgments/s, peak RSS {figures['peak_rss_mb']} MB")
+                  f"{figures['judgments_per_s']} judgments/s ({figures['judgments_per_cpu_s']} per CPU second), "
+                  f"peak RSS {figures['peak_rss_mb']} MB, load average {os.getloadavg()[0]:.1f}")
         connections.close_all()
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -5,8 +5,10 @@ dialogues they reference, already loaded) and the export-wide `Context` (rubrics
 weights) and return a table in the kind's schema. Row order is canonical: judgments by
 (item, judgment id), candidate pairs by the item's candidate positions, criteria in rubric order.
 
-Columns shared by many rows (prompt, reply text, ...) are built once per batch and gathered with
-Arrow's `take`; nested values are handed to Arrow as tuples (much faster than dicts).
+A batch's judgments are columns (`Judgments`), not one object each. Columns shared by many rows
+(prompt, reply text, ...) are built once per batch and gathered with Arrow's `take`; so are the
+pairwise score lists (each distinct set converted once), whose margins are computed per column;
+other nested values are handed to Arrow as tuples (much faster than dicts).
 """
 
 from __future__ import annotations
@@ -143,12 +145,12 @@ class Batch:
         columns = [self.cand_table[name].to_pylist() for name in ("candidate_id", "policy_id", "reply_text", "reasoning", "audio_key")]
         return {values[0]: CandidateInfo(*values) for values in zip(*columns, strict=True)}
 
-    def common_columns(self, item_ids: list[int], rubric_labels: list[str]) -> dict[str, pa.ChunkedArray | pa.Array]:
+    def common_columns(self, item_ids: list[int], rubric_labels: list[str] | pa.Array) -> dict[str, pa.ChunkedArray | pa.Array]:
         """The columns every kind has, for rows belonging to these items (one entry per row)."""
         item_row = self.item_row
         taken = self.item_table.take(pa.array([item_row[i] for i in item_ids], pa.int32()))
         columns = {name: taken[name] for name in taken.column_names}
-        columns["rubric"] = pa.array(rubric_labels, pa.string())
+        columns["rubric"] = rubric_labels if isinstance(rubric_labels, pa.Array) else pa.array(rubric_labels, pa.string())
         return columns
 
     def candidate_columns(self, candidate_ids: list[str]) -> pa.Table:
@@ -372,9 +374,11 @@ def pairwise_table(batch: Batch, ctx: Context) -> pa.Table:
         return column if one_row_each else column.take(pa.array(judgment_of, pa.int32()))
 
     columns = {
-        **batch.common_columns(j.item_ids if one_row_each else [j.item_ids[n] for n in judgment_of], []),
+        **batch.common_columns(
+            j.item_ids if one_row_each else [j.item_ids[n] for n in judgment_of],
+            per_row([rubrics[r].label for r in j.rubric_version_ids], pa.string()),
+        ),
         **_pair_columns(batch.candidate_columns(chosen_ids), batch.candidate_columns(rejected_ids)),
-        "rubric": per_row([rubrics[r].label for r in j.rubric_version_ids], pa.string()),
         "margin": pa.array(score_sets.margins(chosen_scores, rejected_scores, rubrics), pa.float64()),
         "tie": pa.array(ties, pa.bool_()),
         "weight": per_row(ctx.weights(j.annotator_ids, j.item_ids), pa.float64()),
