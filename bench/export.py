@@ -55,21 +55,22 @@ def _copy(cursor, model, rows) -> None:
     fields = [f for f in model._meta.concrete_fields if f.attname != pk or pk in first]  # else the database numbers them
     columns = ", ".join(f'"{f.column}"' for f in fields)
     now = datetime.now(UTC)
-    fixed = {}
+    fixed, per_row = {}, {}
     for f in fields:
         if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
             fixed[f.attname] = now
-        else:  # "" for blank text, constants as declared; callable defaults (uuid4, dict) are given per row
-            fixed[f.attname] = None if f.has_default() and callable(f.default) else f.get_default()
+        elif f.has_default() and callable(f.default):  # uuid4, dict, random tiebreak...: called for each row
+            per_row[f.attname] = f.default
+        else:  # "" for blank text, constants as declared
+            fixed[f.attname] = f.get_default()
     json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
     with cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
         for row in itertools.chain([first], rows):
             values = []
             for f in fields:
-                v = row.get(f.attname, fixed[f.attname])
-                if f.attname == "uuid" and v is None:
-                    v = uuid.uuid4()
-                values.append(Jsonb(v) if f.attname in json_fields and v is not None else v)
+                name = f.attname
+                v = row[name] if name in row else per_row[name]() if name in per_row else fixed[name]
+                values.append(Jsonb(v) if name in json_fields and v is not None else v)
             copy.write_row(values)
 
 
@@ -206,15 +207,18 @@ def child(snapshot_id: int) -> None:
     """Run one export in this (fresh) process; print its figures as JSON."""
     from rlhf_export.services import snapshot_run
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     snapshot = snapshot_run(snapshot_id=snapshot_id)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if snapshot.status != "succeeded":
         raise SystemExit(f"export failed: {snapshot.error}")
     print(json.dumps({
         "judgments": snapshot.watermark["judgment_count"], "rows": snapshot.rows, "seconds": round(seconds, 2),
         "judgments_per_s": round(snapshot.watermark["judgment_count"] / seconds),
         "peak_rss_mb": _peak_rss_mb(),
+        # this process's CPU time (all threads; not PostgreSQL's): on a busy shared machine,
+        # judgments per CPU second tell the code's speed apart from the machine's load
+        "cpu_seconds": round(cpu, 2), "judgments_per_cpu_s": round(snapshot.watermark["judgment_count"] / cpu),
         "bytes": sum(f["bytes"] for f in snapshot.files),
     }))
 
@@ -271,7 +275,8 @@ def main() -> None:
             figures = measure(seeder, env)
             results.append(figures)
             print(f"{figures['judgments']:>9} judgments -> {figures['rows']} pairwise rows in {figures['seconds']}s: "
-                  f"{figures['judgments_per_s']} judgments/s, peak RSS {figures['peak_rss_mb']} MB")
+                  f"{figures['judgments_per_s']} judgments/s ({figures['judgments_per_cpu_s']} per CPU second), "
+                  f"peak RSS {figures['peak_rss_mb']} MB, load average {os.getloadavg()[0]:.1f}")
         connections.close_all()
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -3,10 +3,17 @@ and dialogues) an export streams."""
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import json
-from collections.abc import Iterator
+import operator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils.crypto import salted_hmac
@@ -19,7 +26,7 @@ from auralign.dialogues.models import Turn
 from auralign.generation.models import Candidate
 from auralign.rubrics.models import RubricVersion
 from rlhf_export.models import TRAINABLE_KINDS, CampaignScoring, ExportSnapshot, TrainingRun
-from rlhf_export.rows import Batch, CandidateInfo, Criterion, ItemInfo, JudgmentRecord, Rubric, split_of
+from rlhf_export.rows import Criterion, Judgments, Rubric, dashed
 
 EXPORT_ROLES = {Membership.Role.LEAD, Membership.Role.TRAINER}
 FETCH_ROWS = 5_000  # judgments per server-side cursor round trip and per batch
@@ -76,92 +83,177 @@ def judgments_query(*, campaign_ids: list[int], filters: dict, max_judgment_id: 
 
 def _text(field: str) -> Cast:
     """A uuid column as text, so rows need no per-value conversion (dashed on PostgreSQL, 32 hex
-    digits on SQLite: see _dashed)."""
+    digits on SQLite: see rows.dashed)."""
     return Cast(field, output_field=CharField())
 
 
-def _dashed(uuid: str) -> str:
-    return uuid if len(uuid) == 36 else f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}"
-
-
-def _raw_chunks(qs: QuerySet, *, server_side: bool) -> Iterator[list[tuple]]:
-    """The rows of a values_list query, FETCH_ROWS at a time, without the ORM's per-value
-    converters (JSON stays text): exports read millions of rows and this is most of their cost.
+def _raw_chunks(qs: QuerySet, *, server_side: bool, size: int = FETCH_ROWS) -> Iterator[list[tuple]]:
+    """The rows of a values_list query, `size` at a time, without the ORM's per-value converters
+    (JSON stays text): exports read millions of rows and this is most of their cost.
     `server_side` streams through a PostgreSQL server-side cursor, so memory stays flat however
     many rows there are."""
     sql, params = qs.query.sql_with_params()
     with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_ROWS):
+        while rows := cursor.fetchmany(size):
             yield rows
 
 
-def _raw_rows(qs: QuerySet) -> Iterator[tuple]:
-    for rows in _raw_chunks(qs, server_side=False):
-        yield from rows
+def _raw_rows(qs: QuerySet) -> list[tuple]:
+    return [row for rows in _raw_chunks(qs, server_side=False) for row in rows]
 
 
-def _loads_all(texts: list[str]) -> list:
+def _loads_all(texts: Iterable[str]) -> list:
     """Many small JSON documents in one decoder call (much cheaper than one call each)."""
     return json.loads("[" + ",".join(texts) + "]")
 
 
-def judgment_records(qs: QuerySet[Judgment], *, with_listened: bool) -> Iterator[JudgmentRecord]:
-    """The judgments of a judgments_query, with their item's uuid, campaign and dialogue."""
-    columns = qs.values_list(
-        "id", _text("uuid"), "campaign_id", "item_id", "annotator_id", "rubric_version_id", "ranking", "scores", "flags",
-        _text("item__uuid"), _text("campaign__uuid"), "item__dialogue_id", _text("item__dialogue__uuid"),
-        *(["listened"] if with_listened else []),
+def judgments_decode(rows: list[tuple], *, with_listened: bool) -> Judgments:
+    """RawBatch.judgments as columns, JSON decoded."""
+    if not rows:
+        return Judgments(*([] for _ in range(9)), listened=[] if with_listened else None)
+    ids, uuids, campaigns, items, annotators, rubrics, rankings, scores, flags, *listened = zip(*rows, strict=True)
+    if len(uuids[0]) != 36:
+        uuids = [dashed(u) for u in uuids]
+    return Judgments(
+        ids=list(ids), uuids=list(uuids), campaign_ids=list(campaigns), item_ids=list(items), annotator_ids=list(annotators),
+        rubric_version_ids=list(rubrics), rankings=_loads_all(rankings), scores=_loads_all(scores), flags=_loads_all(flags),
+        listened=_loads_all(listened[0]) if with_listened else None,
     )
-    for rows in _raw_chunks(columns, server_side=True):
-        rankings, scores, flags = (_loads_all([row[n] for row in rows]) for n in (6, 7, 8))
-        listened = _loads_all([row[13] for row in rows]) if with_listened else [{}] * len(rows)
-        for n, row in enumerate(rows):
-            yield JudgmentRecord(
-                id=row[0], uuid=_dashed(row[1]), campaign_id=row[2], item_id=row[3], annotator_id=row[4],
-                rubric_version_id=row[5], ranking=rankings[n], scores=scores[n], flags=flags[n], listened=listened[n],
-                item_uuid=row[9], campaign_uuid=row[10], dialogue_pk=row[11], dialogue_uuid=row[12],  # dashed per item, in load_batch
-            )
 
 
-def load_batch(judgments: list[JudgmentRecord], *, splits: dict[str, float], split_seed: str) -> Batch:
-    """The candidates and dialogue turns these judgments reference, in two queries over the
-    batch's item id range (judgments come ordered by item: a range beats thousands of ids)."""
-    first, last = judgments[0].item_id, judgments[-1].item_id
-    items_in_range = Item.objects.filter(pk__range=(first, last), campaign_id__in={j.campaign_id for j in judgments})
-    turns: dict[int, list[tuple[str, str, str | None]]] = {}
-    for dialogue_pk, role, text, audio_key in _raw_rows(
-        Turn.objects.filter(dialogue_id__in=items_in_range.values("dialogue_id"))
-        .order_by("dialogue_id", "index")
-        .values_list("dialogue_id", "role", "text", "audio__key")
-    ):
-        turns.setdefault(dialogue_pk, []).append((role, text, audio_key))
-    item_candidates: dict[int, list[str]] = {}
-    candidates: dict[str, CandidateInfo] = {}
-    for item_id, uuid, policy, reply_text, reasoning, audio_key in _raw_rows(
-        ItemCandidate.objects.filter(item__in=items_in_range)
-        .order_by("item_id", "position")
-        .values_list("item_id", _text("candidate__uuid"), _text("candidate__policy__uuid"), "candidate__reply_text",
-                     "candidate__reasoning", "candidate__audio__key")
-    ):
-        uuid = _dashed(uuid)
-        item_candidates.setdefault(item_id, []).append(uuid)
-        candidates[uuid] = CandidateInfo(uuid=uuid, policy_id=_dashed(policy), reply_text=reply_text, reasoning=reasoning, audio_key=audio_key)
-    items: dict[int, ItemInfo] = {}
-    split_by_dialogue: dict[str, str] = {}
-    for j in judgments:
-        if j.item_id in items:
-            continue
-        dialogue = _dashed(j.dialogue_uuid)
-        if dialogue not in split_by_dialogue:
-            split_by_dialogue[dialogue] = split_of(dialogue, splits, split_seed)
-        dialogue_turns = turns.get(j.dialogue_pk, [])
-        items[j.item_id] = ItemInfo(
-            uuid=_dashed(j.item_uuid), campaign_id=_dashed(j.campaign_uuid), dialogue_id=dialogue, split=split_by_dialogue[dialogue],
-            prompt=[(role, text) for role, text, _ in dialogue_turns], prompt_audio=[audio for _, _, audio in dialogue_turns],
-            candidates=item_candidates[j.item_id],
+@dataclass
+class RawBatch:
+    """One batch of an export as the database gives it: judgments of whole items, in export order,
+    and what their rows need (items, candidates, dialogue turns), JSON and uuids still text."""
+
+    judgments: list[tuple]  # JUDGMENT_COLUMNS (+ listened)
+    items: list[tuple]  # (item pk, item uuid, campaign uuid, dialogue pk, dialogue uuid), by item
+    candidates: list[tuple]  # (item pk, candidate uuid, policy uuid, reply text, reasoning, audio key), by item and position
+    turns: dict[int, list[tuple]]  # dialogue pk → its turns (role, text, audio key) in order (may hold other dialogues too)
+
+
+JUDGMENT_COLUMNS = ("id", _text("uuid"), "campaign_id", "item_id", "annotator_id", "rubric_version_id", "ranking", "scores", "flags")
+_ITEM = 3  # item_id's place in JUDGMENT_COLUMNS
+
+
+def _item_aligned(chunks: Iterator[list[tuple]], size: int) -> Iterator[list[tuple]]:
+    """Batches of about `size` rows (ordered by item) that never split one item's rows: a batch
+    ends at the first item change at or after `size` rows."""
+    pending: list[tuple] = []
+    for rows in chunks:
+        pending += rows
+        while len(pending) > size:
+            cut, item = size, pending[size - 1][_ITEM]
+            while cut < len(pending) and pending[cut][_ITEM] == item:
+                cut += 1
+            if cut == len(pending):
+                break  # the item may go on in the next chunk
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+CONTEXT_BATCHES = 4  # batches whose items, candidates and turns are read together
+
+
+def _raw_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listened: bool, server_side: bool) -> Iterator[RawBatch]:
+    columns = qs.values_list(*JUDGMENT_COLUMNS, *(["listened"] if with_listened else []))
+    batches = _item_aligned(_raw_chunks(columns, server_side=server_side, size=2 * FETCH_ROWS), FETCH_ROWS)
+    while group := list(itertools.islice(batches, CONTEXT_BATCHES)):
+        # Everything else comes by the item id range of a few batches (judgments come ordered by
+        # item: a range beats thousands of ids), each query on an index.
+        first, last = group[0][0][_ITEM], group[-1][-1][_ITEM]
+        items_in_range = Item.objects.filter(pk__range=(first, last), campaign_id__in=campaign_ids)
+        items = _raw_rows(
+            items_in_range.order_by("pk").values_list("pk", _text("uuid"), _text("campaign__uuid"), "dialogue_id", _text("dialogue__uuid"))
         )
-    return Batch(judgments=judgments, items=items, candidates=candidates)
+        candidates = _raw_rows(
+            ItemCandidate.objects.filter(item__id__range=(first, last), item__campaign_id__in=campaign_ids)
+            .order_by("item_id", "position")
+            .values_list("item_id", _text("candidate__uuid"), _text("candidate__policy__uuid"), "candidate__reply_text",
+                         "candidate__reasoning", "candidate__audio__key")
+        )
+        turns: dict[int, list[tuple]] = {}
+        for dialogue_pk, *turn in _raw_rows(
+            Turn.objects.filter(dialogue_id__in=items_in_range.values("dialogue_id"))  # a subquery: no list of thousands of ids to send
+            .order_by("dialogue_id", "index")
+            .values_list("dialogue_id", "role", "text", "audio__key")
+        ):
+            turns.setdefault(dialogue_pk, []).append(tuple(turn))
+        for judgments in group:  # rows of the items in each batch's own range (rows are ordered by item pk)
+            low, high = judgments[0][_ITEM], judgments[-1][_ITEM]
+            yield RawBatch(judgments=judgments, items=_in_range(items, low, high), candidates=_in_range(candidates, low, high), turns=turns)
+
+
+def _in_range(rows: list[tuple], low: int, high: int) -> list[tuple]:
+    """The rows (ordered by their first value) whose first value is in [low, high]."""
+    start = bisect.bisect_left(rows, low, key=operator.itemgetter(0))
+    return rows[start:bisect.bisect_right(rows, high, lo=start, key=operator.itemgetter(0))]
+
+
+def export_batches(qs: QuerySet[Judgment], *, campaign_ids: list[int], with_listened: bool) -> Iterator[RawBatch]:
+    """The judgments of a judgments_query in item-aligned batches of about FETCH_ROWS, with their
+    items, candidates and dialogue turns.
+
+    On PostgreSQL outside a transaction, a reader thread runs the queries on a connection of its
+    own, inside one read-only transaction (so its server-side cursor streams instead of being
+    materialised), and stays up to PREFETCH batches ahead: the database (another process, another
+    core) works on the next batches while this thread builds rows. Inside a transaction (whose
+    uncommitted rows another connection could not see) and on SQLite, the same batches are read
+    here, one after the other."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _read_ahead(functools.partial(_raw_batches, qs, campaign_ids=campaign_ids, with_listened=with_listened, server_side=True))
+    return _raw_batches(qs, campaign_ids=campaign_ids, with_listened=with_listened, server_side=connection.vendor == "postgresql")
+
+
+PREFETCH = 2
+_DONE = object()
+
+
+def _read_ahead(produce: Callable[[], Iterator[RawBatch]]) -> Iterator[RawBatch]:
+    """Run `produce` in a reader thread with its own database connection; yield what it yields.
+    An exception in the reader is raised here; leaving the loop early stops the reader."""
+    handoff: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION READ ONLY")
+                for batch in produce():
+                    if not put((batch, None)):
+                        return
+            put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 (handed to the consuming thread, which raises it)
+            put((None, exc))
+        finally:
+            connection.close()  # this thread's connection
+
+    reader = threading.Thread(target=read, name="export-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, error = handoff.get()
+            if error is not None:
+                raise error
+            if batch is _DONE:
+                return
+            yield batch
+    finally:
+        stop.set()
+        reader.join()
 
 
 def snapshot_audio_keys(*, snapshot: ExportSnapshot, keys: list[str]) -> set[str]:

@@ -48,15 +48,14 @@ from rlhf_export.models import (
     ExportSnapshot,
     TrainingRun,
 )
-from rlhf_export.rows import BUILDERS, Context, JudgmentRecord
+from rlhf_export.rows import BUILDERS, Context, Judgments, batch_build
 from rlhf_export.schema import AUDIO_KEY_FIELDS
 from rlhf_export.selectors import (
-    FETCH_ROWS,
     annotator_pseudonym,
+    export_batches,
     export_campaigns,
-    judgment_records,
+    judgments_decode,
     judgments_query,
-    load_batch,
     rubric_info,
     snapshots_for,
 )
@@ -66,6 +65,7 @@ from rlhf_export.writers import HashOnlySink, SnapshotWriter, delete_prefix, ope
 logger = logging.getLogger(__name__)
 Status = ExportSnapshot.Status
 PROGRESS_EVERY_S = 1.0
+SPLIT_CACHE_DIALOGUES = 100_000  # dialogue uuid → split, kept across batches (cleared when larger: memory stays flat)
 EXPORT_QUEUE = "cpu"
 AUDIO_RESOLVE = (
     "keys are object-storage keys; after `python -m rlhf_export pull --with-audio` the file is <snapshot dir>/<key>; "
@@ -194,18 +194,28 @@ def build_files(
     ctx, keep = _context_and_filter(kind=kind, filters=filters, campaign_ids=campaign_ids)
     writer = SnapshotWriter(prefix=snapshot.prefix, kind=kind, spec=spec, make_sink=make_sink)
     covered, count, processed = hashlib.sha256(), 0, 0
+    split_cache: dict[str, str] = {}
+    with_listened = kind == "listwise"
     try:
-        with _cyclic_gc_paused():
-            for records in _item_batches(judgment_records(qs, with_listened=kind == "listwise"), FETCH_ROWS):
-                processed += len(records)
-                kept = [j for j in records if keep(j)]
-                for j in kept:
-                    covered.update(j.uuid.encode() + b"\n")
-                    if j.rubric_version_id not in ctx.rubrics:
-                        ctx.rubrics[j.rubric_version_id] = rubric_info(j.rubric_version_id)
-                count += len(kept)
-                if kept:
-                    writer.write(BUILDERS[kind](load_batch(kept, splits=spec["splits"], split_seed=spec["split_seed"]), ctx))
+        with _cyclic_gc_paused(), contextlib.closing(export_batches(qs, campaign_ids=campaign_ids, with_listened=with_listened)) as raws:
+            for raw in raws:
+                judgments = judgments_decode(raw.judgments, with_listened=with_listened)
+                processed += len(judgments)
+                mask = keep(judgments)
+                if mask is not None:
+                    judgments = judgments.select(mask)
+                if judgments:
+                    covered.update("".join(uuid + "\n" for uuid in judgments.uuids).encode())
+                    for rubric_version_id in set(judgments.rubric_version_ids) - ctx.rubrics.keys():
+                        ctx.rubrics[rubric_version_id] = rubric_info(rubric_version_id)
+                    count += len(judgments)
+                    if len(split_cache) > SPLIT_CACHE_DIALOGUES:
+                        split_cache.clear()
+                    batch = batch_build(
+                        judgments, items=raw.items, candidates=raw.candidates, turns=raw.turns,
+                        splits=spec["splits"], split_seed=spec["split_seed"], split_cache=split_cache,
+                    )
+                    writer.write(BUILDERS[kind](batch, ctx))
                 if on_progress is not None:
                     on_progress(processed, total, writer.rows)
             files = writer.close()
@@ -235,8 +245,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.collect()
 
 
-def _context_and_filter(*, kind: str, filters: dict, campaign_ids: list[int]) -> tuple[Context, Callable[[JudgmentRecord], bool]]:
-    """Quality inputs (auralign.quality) for the weight column and the quality filters."""
+def _context_and_filter(*, kind: str, filters: dict, campaign_ids: list[int]) -> tuple[Context, Callable[[Judgments], list[bool] | None]]:
+    """Quality inputs (auralign.quality) for the weight column and the quality filters; `keep`
+    tells which judgments of a batch the filters keep (None: all of them)."""
     needs_reliability = kind != "pointwise" or filters["min_reliability"] is not None
     needs_agreement = kind in {"pairwise", "listwise"} or filters["min_agreement"] is not None
     reliability = quality.annotator_weights(campaign_ids=campaign_ids) if needs_reliability else {}
@@ -246,32 +257,25 @@ def _context_and_filter(*, kind: str, filters: dict, campaign_ids: list[int]) ->
     )
     min_reliability, min_agreement = filters["min_reliability"], filters["min_agreement"]
 
-    def keep(j: JudgmentRecord) -> bool:
-        if filters["exclude_flagged"] and j.is_flagged:
-            return False
-        if qualified is not None and j.annotator_id not in qualified[j.campaign_id]:
-            return False
-        if min_reliability is not None and reliability.get(j.annotator_id, 1.0) < min_reliability:
-            return False
-        return min_agreement is None or agreement.get(j.item_id, -1.0) >= min_agreement
+    def keep(j: Judgments) -> list[bool] | None:
+        if not filters["exclude_flagged"] and qualified is None and min_reliability is None and min_agreement is None:
+            return None
+        mask = [True] * len(j)
+        if filters["exclude_flagged"]:
+            mask = [k and not f for k, f in zip(mask, j.flagged(), strict=True)]
+        if qualified is not None:
+            mask = [k and a in qualified[c] for k, a, c in zip(mask, j.annotator_ids, j.campaign_ids, strict=True)]
+        if min_reliability is not None:
+            mask = [k and reliability.get(a, 1.0) >= min_reliability for k, a in zip(mask, j.annotator_ids, strict=True)]
+        if min_agreement is not None:
+            mask = [k and agreement.get(i, -1.0) >= min_agreement for k, i in zip(mask, j.item_ids, strict=True)]
+        return mask
 
     ctx = Context(
         rubrics={}, pseudonym=functools.lru_cache(maxsize=None)(annotator_pseudonym),
         reliability=reliability, agreement=agreement,
     )
     return ctx, keep
-
-
-def _item_batches(records: Iterable[JudgmentRecord], size: int) -> Iterator[list[JudgmentRecord]]:
-    """Batches of about `size` judgments that never split one item's judgments."""
-    batch: list[JudgmentRecord] = []
-    for record in records:
-        if len(batch) >= size and record.item_id != batch[-1].item_id:
-            yield batch
-            batch = []
-        batch.append(record)
-    if batch:
-        yield batch
 
 
 def snapshot_verify(*, snapshot: ExportSnapshot, on_progress: ProgressCallback | None = None) -> dict:

@@ -133,7 +133,11 @@ class Judgment(PublicIdModel):
         constraints = [
             models.UniqueConstraint(fields=["annotator", "client_submission_id"], name="judgment_idempotent"),
         ]
-        indexes = [models.Index(fields=["campaign", "id"])]
+        indexes = [
+            models.Index(fields=["campaign", "id"]),
+            # exports stream a campaign's judgments by item, then id (rlhf_export.selectors.judgments_query)
+            models.Index(fields=["campaign", "item", "id"], name="judgment_export_order"),
+        ]
 
 
 class Skip(models.Model):
