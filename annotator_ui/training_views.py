@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import json
 
+from auralign.campaigns.models import Membership
+from auralign.campaigns.selectors import campaign_roles
+from auralign.core import storage
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
+from auralign.policies.models import Policy
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -12,11 +18,6 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from auralign.campaigns.models import Membership
-from auralign.campaigns.selectors import campaign_roles
-from auralign.core import storage
-from auralign.core.errors import ServiceError
-from auralign.policies.models import Policy
 from rlhf_export.models import TrainingRun
 from rlhf_export.selectors import (
     chart_series,
@@ -126,7 +127,7 @@ def training_detail(request, uuid):
 
 def _detail_action(request, run: TrainingRun):
     action, campaign_uuid = request.POST.get("action"), request.POST.get("campaign", "")
-    campaign = export_campaigns(user=request.user).filter(uuid=campaign_uuid).first() if _is_uuid(campaign_uuid) else None
+    campaign = export_campaigns(user=request.user).filter(uuid=campaign_uuid).first() if is_uuid(campaign_uuid) else None
     try:
         if campaign is None:
             raise ServiceError("choose a campaign you lead or train", field="campaign")
@@ -148,13 +149,3 @@ def _detail_action(request, run: TrainingRun):
     except ServiceError as exc:
         messages.error(request, f"{exc.field}: {exc.message}" if exc.field else exc.message)
     return redirect("training-detail", uuid=run.uuid)
-
-
-def _is_uuid(text: str) -> bool:
-    import uuid as uuidlib
-
-    try:
-        uuidlib.UUID(text)
-    except ValueError:
-        return False
-    return True

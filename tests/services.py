@@ -7,6 +7,7 @@ AURALIGN_REQUIRE_SERVICES=1 (CI) a missing service fails them instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,3 +236,30 @@ def start_celery_worker(
         time.sleep(0.2)
     stop_process(proc)
     raise TimeoutError(f"celery worker not ready after 120 s; see {logfile}")
+
+
+@contextlib.contextmanager
+def platform_broker(url: str, transport_options: dict | None = None):
+    """Point this test process's Celery app (which sends tasks on commit) at `url`, then back.
+    The app caches its connection and producer pools per broker URL: both are reset each way."""
+    from config.celery_app import app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url = url
+    if transport_options is not None:
+        app.conf.broker_transport_options = transport_options
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        yield app
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app._pool, app.amqp._producer_pool = None, None
+
+
+def private_redis(redis_url: str, db: int | str) -> str:
+    """`redis_url` on database `db`, emptied: other suites' workers on the same Redis never see it."""
+    import redis
+
+    url = urllib.parse.urlsplit(redis_url)._replace(path=f"/{db}").geturl()
+    redis.Redis.from_url(url).flushdb()
+    return url

@@ -55,3 +55,10 @@ def logged_in_context(browser, live_server, user, **options):
         [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
     )
     return context
+
+
+@pytest.fixture
+def queue():
+    """Pages that enqueue on commit keep the message in memory: the test runs the job itself."""
+    with services.platform_broker("memory://"):
+        yield

@@ -13,20 +13,6 @@ from tests.rlhf_export.conftest import judged_campaign
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-
-@pytest.fixture
-def queue():
-    """The form enqueues the export on commit: keep that message in memory (the test runs the job itself)."""
-    from config.celery_app import app
-
-    saved = app.conf.broker_url
-    app.conf.broker_url = "memory://"
-    app._pool, app.amqp._producer_pool = None, None
-    yield
-    app.conf.broker_url = saved
-    app._pool, app.amqp._producer_pool = None, None
-
-
 def test_a_trainer_creates_an_export_and_sees_it_finish(browser, live_server, queue):
     judged = judged_campaign(dialogues=2)
     context = logged_in_context(browser, live_server, judged.trainer)

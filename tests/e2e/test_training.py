@@ -16,19 +16,6 @@ from tests.rlhf_export.conftest import judged_campaign, trainable_snapshot
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def queue():
-    """The form dispatches the run on commit: keep that message in memory (the test trains itself)."""
-    from config.celery_app import app
-
-    saved = app.conf.broker_url
-    app.conf.broker_url = "memory://"
-    app._pool, app.amqp._producer_pool = None, None
-    yield
-    app.conf.broker_url = saved
-    app._pool, app.amqp._producer_pool = None, None
-
-
 def test_a_trainer_starts_a_run_and_watches_its_curves_live(browser, live_server, queue, tiny_lm):
     judged = judged_campaign(dialogues=6, k=3)
     snapshot = trainable_snapshot(judged)

@@ -2,10 +2,8 @@
 (PostgreSQL shared with the worker, Redis as the broker)."""
 
 import time
-import urllib.parse
 
 import pytest
-import redis
 from rest_framework.test import APIClient
 
 from rlhf_export.models import ExportSnapshot
@@ -19,16 +17,9 @@ PRIVATE_REDIS_DB = "13"  # its own database: other suites' `cpu` workers on the 
 @pytest.fixture
 def broker(redis_url):
     """This process's Celery app (which enqueues on commit) pointed at a private Redis database."""
-    from config.celery_app import app
-
-    url = urllib.parse.urlsplit(redis_url)._replace(path="/" + PRIVATE_REDIS_DB).geturl()
-    redis.Redis.from_url(url).flushdb()
-    saved = app.conf.broker_url
-    app.conf.broker_url = url
-    app._pool, app.amqp._producer_pool = None, None  # pools are cached per broker URL
-    yield url
-    app.conf.broker_url = saved
-    app._pool, app.amqp._producer_pool = None, None
+    url = services.private_redis(redis_url, PRIVATE_REDIS_DB)
+    with services.platform_broker(url):
+        yield url
 
 
 @pytest.fixture

@@ -23,26 +23,18 @@ def test_demo_export_pulls_and_loads_the_demo_judgments(tmp_path, settings, in_p
 @pytest.fixture
 def demo_worker(postgres, settings, tmp_path):
     """The embedded default's one local worker (every queue, threads), on a private filesystem broker."""
-    from config.celery_app import app
     from tests import services
-
-    folder = tmp_path / "celery"
-    saved = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url = "filesystem://"
     from worker import celery_conf
 
-    app.conf.broker_transport_options = celery_conf.filesystem_options(folder)
-    app._pool, app.amqp._producer_pool = None, None
-    env = services.platform_env({
-        "CELERY_BROKER_URL": "filesystem://", "AURALIGN_VAR_DIR": str(tmp_path), "AURALIGN_STORAGE": "local",
-        "AURALIGN_MEDIA_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"], "OMP_NUM_THREADS": "1",
-    })
-    proc = services.start_celery_worker(app="config.celery_app", queues="gpu,cpu,train", env=env, pool="threads",
-                                        concurrency=2, logfile=tmp_path / "worker.log")
-    yield tmp_path / "worker.log"
-    services.stop_process(proc)
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    app._pool, app.amqp._producer_pool = None, None
+    with services.platform_broker("filesystem://", celery_conf.filesystem_options(tmp_path / "celery")):
+        env = services.platform_env({
+            "CELERY_BROKER_URL": "filesystem://", "AURALIGN_VAR_DIR": str(tmp_path), "AURALIGN_STORAGE": "local",
+            "AURALIGN_MEDIA_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"], "OMP_NUM_THREADS": "1",
+        })
+        proc = services.start_celery_worker(app="config.celery_app", queues="gpu,cpu,train", env=env, pool="threads",
+                                            concurrency=2, logfile=tmp_path / "worker.log")
+        yield tmp_path / "worker.log"
+        services.stop_process(proc)
 
 
 @pytest.mark.services

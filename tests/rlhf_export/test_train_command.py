@@ -48,7 +48,7 @@ def test_bad_input_is_one_line_naming_the_problem(judged, extra, message):
     assert not TrainingRun.objects.exists()
 
 
-def test_an_unknown_snapshot_exits_non_zero_with_one_line():
+def test_an_unknown_snapshot_exits_non_zero_with_one_line(db):
     env = services.platform_env({})
     proc = subprocess.run(
         [sys.executable, "manage.py", "train", "rm", "--snapshot", "00000000-0000-0000-0000-000000000000", "--base-model", "/m"],

@@ -4,10 +4,8 @@ training worker (`worker.app`, queue `train`) trains a tiny model, the platform 
 scores a campaign. PostgreSQL shared with the workers, Redis as the broker."""
 
 import time
-import urllib.parse
 
 import pytest
-import redis
 from rest_framework.test import APIClient
 
 from auralign.generation.models import Candidate
@@ -24,16 +22,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 @pytest.fixture
 def broker(redis_url):
-    from config.celery_app import app
-
-    url = urllib.parse.urlsplit(redis_url)._replace(path="/" + PRIVATE_REDIS_DB).geturl()
-    redis.Redis.from_url(url).flushdb()
-    saved = app.conf.broker_url
-    app.conf.broker_url = url
-    app._pool, app.amqp._producer_pool = None, None
-    yield url
-    app.conf.broker_url = saved
-    app._pool, app.amqp._producer_pool = None, None
+    url = services.private_redis(redis_url, PRIVATE_REDIS_DB)
+    with services.platform_broker(url):
+        yield url
 
 
 @pytest.fixture

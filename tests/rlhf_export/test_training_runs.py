@@ -301,22 +301,15 @@ def test_live_metrics_never_reopen_a_finished_run(judged, snapshot):
 def train_queue(redis_url):
     """This process's Celery app on a private Redis database; yields a function that reads the
     messages waiting on the `train` queue."""
-    import urllib.parse
-
     import redis
 
-    from config.celery_app import app
+    from tests import services
 
-    url = urllib.parse.urlsplit(redis_url)._replace(path="/11").geturl()
+    url = services.private_redis(redis_url, 11)
     client = redis.Redis.from_url(url)
+    with services.platform_broker(url):
+        yield lambda: [json.loads(m) for m in client.lrange("train", 0, -1)]
     client.flushdb()
-    saved = app.conf.broker_url
-    app.conf.broker_url = url
-    app._pool, app.amqp._producer_pool = None, None
-    yield lambda: [json.loads(m) for m in client.lrange("train", 0, -1)]
-    client.flushdb()
-    app.conf.broker_url = saved
-    app._pool, app.amqp._producer_pool = None, None
 
 
 def test_reconcile_sends_a_run_whose_message_was_lost(judged, snapshot, train_queue):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import timedelta
 
 import numpy as np
@@ -17,6 +16,7 @@ from auralign.annotation.models import Item, ItemCandidate
 from auralign.campaigns.models import Campaign
 from auralign.core import storage
 from auralign.core.errors import Conflict, ServiceError
+from auralign.core.ids import is_uuid
 from auralign.generation.models import Candidate
 from auralign.media.services import audio_asset_store
 from auralign.quality.compute import Params, compute_quality, load_campaign
@@ -173,7 +173,7 @@ def _resolve_gold_line(campaign: Campaign, row: dict, where: str) -> tuple[Item,
         raise ServiceError(f"{where}unknown field(s) {', '.join(sorted(unknown))}", field="file")
     ranking, pairs = row.get("ranking"), row.get("pairs")
     if "item" in row:
-        item = Item.objects.filter(campaign=campaign, uuid=str(row["item"])).first() if _is_uuid(row["item"]) else None
+        item = Item.objects.filter(campaign=campaign, uuid=str(row["item"])).first() if is_uuid(row["item"]) else None
         if item is None:
             raise ServiceError(f"{where}no item {row['item']!r} in this campaign", field="file")
         return item, ranking, pairs
@@ -196,13 +196,6 @@ def _resolve_gold_line(campaign: Campaign, row: dict, where: str) -> tuple[Item,
     pairs = [[uuid_of[str(a)], uuid_of[str(b)]] for a, b in pairs] if isinstance(pairs, list) else pairs
     return item, ranking, pairs
 
-
-def _is_uuid(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 @transaction.atomic

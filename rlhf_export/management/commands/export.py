@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 import uuid as uuidlib
 
+from auralign.campaigns.models import Campaign
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from auralign.campaigns.models import Campaign
-from auralign.core.errors import ServiceError
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.services import snapshot_create, snapshot_run, snapshot_verify
 from rlhf_export.spec import FORMATS, SPLITS
@@ -118,7 +119,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"snapshot {snapshot.uuid}: {snapshot.rows} rows under {snapshot.prefix}"))
 
     def _verify(self, ref: str, quiet: bool) -> None:
-        snapshot = ExportSnapshot.objects.filter(uuid=ref).first() if _is_uuid(ref) else None
+        snapshot = ExportSnapshot.objects.filter(uuid=ref).first() if is_uuid(ref) else None
         if snapshot is None:
             raise CommandError(f"no snapshot '{ref}'")
         bar, progress = _progress_bar("verify", quiet)
@@ -142,11 +143,3 @@ def _progress_bar(desc: str, quiet: bool):
         bar.set_postfix_str(f"{done}/{total} judgments, {rows} rows")
 
     return bar, progress
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuidlib.UUID(text)
-    except ValueError:
-        return False
-    return True

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid as uuidlib
 
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
+from auralign.policies.models import Policy
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from auralign.core.errors import ServiceError
-from auralign.policies.models import Policy
 from rlhf_export.models import ExportSnapshot, TrainingRun
 from rlhf_export.services import training_run_create, training_run_refresh
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="follow the run until it is done")
 
     def handle(self, *args, **o):
-        snapshot = ExportSnapshot.objects.filter(uuid=o["snapshot"]).first() if _is_uuid(o["snapshot"]) else None
+        snapshot = ExportSnapshot.objects.filter(uuid=o["snapshot"]).first() if is_uuid(o["snapshot"]) else None
         if snapshot is None:
             raise CommandError(f"no snapshot '{o['snapshot']}' (give its uuid)")
         try:
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no user '{o['user']}'")
         policy = None
         if o["base_policy"]:
-            query = {"uuid": o["base_policy"]} if _is_uuid(o["base_policy"]) else {"name": o["base_policy"]}
+            query = {"uuid": o["base_policy"]} if is_uuid(o["base_policy"]) else {"name": o["base_policy"]}
             policy = Policy.objects.filter(**query).first()
             if policy is None:
                 raise CommandError(f"no policy '{o['base_policy']}'")
@@ -119,11 +119,3 @@ def summary(run: TrainingRun) -> str:
     if policy is not None:
         text += f"; registered policy '{policy.name}' ({policy.uuid})"
     return text
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuidlib.UUID(str(text))
-    except ValueError:
-        return False
-    return True

@@ -31,18 +31,8 @@ DIALOGUES, SAMPLES = 5, 2
 @pytest.fixture
 def platform_broker(redis_url):
     """Point this test process's Celery app (which sends launches and re-dispatches) at Redis."""
-    from config.celery_app import app
-
-    def reset_pools():  # the app caches its connection and producer pools per broker URL
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    saved = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url, app.conf.broker_transport_options = redis_url, {"visibility_timeout": 3600}
-    reset_pools()
-    yield
-    app.conf.broker_url, app.conf.broker_transport_options = saved
-    reset_pools()
+    with services.platform_broker(redis_url, {"visibility_timeout": 3600}):
+        yield
 
 
 @dataclass
