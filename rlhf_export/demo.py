@@ -5,6 +5,8 @@ policy sampled in round 2."""
 
 from __future__ import annotations
 
+import logging
+
 import time
 from pathlib import Path
 from typing import TextIO
@@ -34,6 +36,7 @@ DEMO_HOST = "http://localhost:9"  # the API served in-process (WSGI): no web ser
 
 def demo_export(*, trainer: User, campaign: Campaign, out_dir: Path, stdout: TextIO) -> ExportSnapshot:
     """Returns the pairwise snapshot, pulled (with audio) to `out_dir/<kind>` and loaded."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the demo's output
     snapshots = {}
     for kind in (ExportSnapshot.Kind.PAIRWISE, ExportSnapshot.Kind.LISTWISE):
         snapshot = snapshot_create(user=trainer, campaigns=[campaign], kind=kind, enqueue=False)
@@ -56,11 +59,12 @@ def demo_export(*, trainer: User, campaign: Campaign, out_dir: Path, stdout: Tex
 
 # --- `make demo-train`: the loop closed ------------------------------------------------------------
 # Sized for a 2-core CPU: the reward model freezes its SmolLM2 backbone (one forward pass over the
-# data, then only the heads train); DPO is a few LoRA steps on short sequences.
+# data, then only the heads train); DPO is a few LoRA steps on short sequences. Both evaluate on the
+# export's test split (a tenth of a handful of judgments, the default hold-out, is often nothing).
 DEMO_RM_CONFIG = {"freeze_backbone": True, "lr": 1e-3, "epochs": 3, "batch_size": 8, "max_length": 256,
-                  "log_every": 1, "device": "cpu"}
+                  "log_every": 1, "device": "cpu", "eval_split": "test"}
 DEMO_DPO_CONFIG = {"lora": True, "lora_r": 8, "lr": 1e-5, "epochs": 3, "max_steps": 6, "batch_size": 2, "max_length": 256,
-                   "log_every": 1, "device": "cpu"}
+                   "log_every": 1, "device": "cpu", "eval_split": "test"}
 ROUND_TWO = "Demo: round 2"
 
 
