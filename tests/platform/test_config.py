@@ -38,6 +38,12 @@ def test_secret_key_is_required_outside_the_demo():
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
+def test_an_empty_database_url_means_the_embedded_sqlite():
+    env = {**PROD_ENV, "DATABASE_URL": ""}
+    result = manage(["shell", "-c", "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"], env)
+    assert result.stdout.strip().splitlines()[-1] == "django.db.backends.sqlite3", result.stderr
+
+
 def test_debug_is_off_by_default():
     result = manage(["shell", "-c", "from django.conf import settings; print(settings.DEBUG)"], PROD_ENV)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
