@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+from django import forms
+
 from auralign.campaigns.models import Campaign, Membership
 from auralign.campaigns.services import SETTINGS_BOUNDS
 from auralign.core.errors import ServiceError
@@ -13,7 +15,6 @@ from auralign.dialogues.models import DialogueSet
 from auralign.policies.models import Policy
 from auralign.quality.honeypots import DEGRADATIONS
 from auralign.rubrics.models import RubricVersion
-from django import forms
 
 _CRITERION_FIELD = re.compile(r"^criteria\[(\d+)\]\.(\w+)$")
 

@@ -6,28 +6,6 @@ from __future__ import annotations
 import random
 from functools import wraps
 
-from auralign.annotation.models import Item
-from auralign.campaigns.models import Campaign, Membership
-from auralign.campaigns.selectors import campaign_members, campaign_roles, campaigns_for_user
-from auralign.campaigns.services import (
-    campaign_create,
-    campaign_transition,
-    campaign_update,
-    membership_add,
-    membership_deactivate,
-)
-from auralign.core import storage
-from auralign.core.errors import ServiceError
-from auralign.dialogues.selectors import dialogue_set_list, dialogue_turns
-from auralign.dialogues.services import dialogue_set_import
-from auralign.dialogues.sources import UploadedSource
-from auralign.policies.models import Policy
-from auralign.policies.services import policy_create, policy_update
-from auralign.quality import selectors as quality
-from auralign.quality.services import gold_import, honeypots_create, item_gold_clear, item_gold_set
-from auralign.rubrics.models import Rubric, RubricVersion
-from auralign.rubrics.selectors import rubric_list, rubric_version_as_dict, rubric_version_diff
-from auralign.rubrics.services import rubric_create, rubric_update
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -52,6 +30,28 @@ from annotator_ui.lead_forms import (
     add_service_error,
     criteria_from,
 )
+from auralign.annotation.models import Item
+from auralign.campaigns.models import Campaign, Membership
+from auralign.campaigns.selectors import campaign_members, campaign_roles, campaigns_for_user
+from auralign.campaigns.services import (
+    campaign_create,
+    campaign_transition,
+    campaign_update,
+    membership_add,
+    membership_deactivate,
+)
+from auralign.core import storage
+from auralign.core.errors import ServiceError
+from auralign.dialogues.selectors import dialogue_set_list, dialogue_turns
+from auralign.dialogues.services import dialogue_set_import
+from auralign.dialogues.sources import UploadedSource
+from auralign.policies.models import Policy
+from auralign.policies.services import policy_create, policy_update
+from auralign.quality import selectors as quality
+from auralign.quality.services import gold_import, honeypots_create, item_gold_clear, item_gold_set
+from auralign.rubrics.models import Rubric, RubricVersion
+from auralign.rubrics.selectors import rubric_list, rubric_version_as_dict, rubric_version_diff
+from auralign.rubrics.services import rubric_create, rubric_update
 
 LEAD = Membership.Role.LEAD
 LETTERS = "ABCDEF"

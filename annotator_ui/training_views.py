@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import json
 
-from auralign.campaigns.models import Membership
-from auralign.campaigns.selectors import campaign_roles
-from auralign.core import storage
-from auralign.core.errors import ServiceError
-from auralign.core.ids import is_uuid
-from auralign.policies.models import Policy
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -18,6 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from auralign.campaigns.models import Membership
+from auralign.campaigns.selectors import campaign_roles
+from auralign.core import storage
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
+from auralign.policies.models import Policy
 from rlhf_export.models import TrainingRun
 from rlhf_export.selectors import (
     chart_series,

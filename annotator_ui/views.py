@@ -1,10 +1,11 @@
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+
 from auralign.annotation.models import Assignment
 from auralign.annotation.selectors import annotator_campaigns, task_page_config
 from auralign.campaigns.models import Campaign, Membership
 from auralign.campaigns.selectors import campaigns_for_user
-from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import render
 
 
 @login_required

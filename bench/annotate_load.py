@@ -90,6 +90,9 @@ def seed(items: int, annotators: int) -> dict:
 
     django.setup()
     import numpy as np
+    from django.db import connection
+    from tqdm import tqdm
+
     from auralign.accounts.models import User
     from auralign.accounts.services import api_token_create
     from auralign.campaigns.models import Campaign, CampaignPolicy, Membership
@@ -99,9 +102,6 @@ def seed(items: int, annotators: int) -> dict:
     from auralign.policies.models import Policy
     from auralign.rubrics.seed import SEED_CRITERIA, SEED_INSTRUCTIONS
     from auralign.rubrics.services import rubric_create, rubric_version_freeze
-    from django.db import connection
-    from tqdm import tqdm
-
     from worker.audio import encode_wav
 
     lead = User.objects.create_user("bench-lead", is_lead=True)

@@ -14,9 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auralign.accounts.models import ApiToken
+from auralign.campaigns.models import Campaign
 from auralign.core import storage
 from auralign.core.errors import Conflict, NotFound, ServiceError
-from auralign.campaigns.models import Campaign
 from auralign.policies.models import Policy
 from rlhf_export.models import CampaignScoring, ExportSnapshot, TrainingRun
 from rlhf_export.selectors import (

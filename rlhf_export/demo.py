@@ -6,7 +6,6 @@ policy sampled in round 2."""
 from __future__ import annotations
 
 import logging
-
 import time
 from pathlib import Path
 from typing import TextIO

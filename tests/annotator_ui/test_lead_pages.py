@@ -4,11 +4,11 @@ import json
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from auralign.campaigns.models import Campaign, Membership
 from auralign.quality.services import quality_recompute
 from auralign.rubrics.models import Rubric
-from django.core.files.uploadedfile import SimpleUploadedFile
-
 from tests.factories import (
     make_campaign,
     make_dialogue_set,

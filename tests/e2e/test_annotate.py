@@ -6,10 +6,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from auralign.annotation.models import Assignment, Item, Judgment, Skip
-from auralign.dialogues.models import Turn
 from django.utils import timezone
 
+from auralign.annotation.models import Assignment, Item, Judgment, Skip
+from auralign.dialogues.models import Turn
 from tests.e2e.conftest import logged_in_context
 from tests.factories import make_audio_asset, make_campaign, make_items, make_user
 

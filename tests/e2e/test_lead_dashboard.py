@@ -3,9 +3,9 @@ campaign is created from the browser with its preview."""
 
 
 import pytest
+
 from auralign.campaigns.models import Campaign
 from auralign.quality.services import quality_recompute
-
 from tests.factories import (
     make_campaign,
     make_dialogue_set,

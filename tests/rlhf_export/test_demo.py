@@ -43,9 +43,9 @@ def demo_worker(postgres, settings, tmp_path):
 def test_demo_train_closes_the_loop_through_the_local_worker(tmp_path, settings, demo_worker, tiny_lm):
     """make demo-train with a tiny model: export → reward model → DPO → new policy → scoring →
     prioritised items → a round-2 campaign sampled from the new policy by the same worker."""
+    from rlhf_export.demo import demo_train
     from tests.factories import make_policy
     from tests.rlhf_export.conftest import FAST_DPO, FAST_RM, varied_replies
-    from rlhf_export.demo import demo_train
 
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     judged = judged_campaign(dialogues=4, k=2, annotators=1, with_audio=True)

@@ -7,7 +7,13 @@ from auralign.annotation.models import Item
 from auralign.annotation.services import assignment_next
 from auralign.core.errors import Conflict, ServiceError
 from rlhf_export.models import CampaignScoring
-from rlhf_export.services import campaign_scoring_run, items_prioritise, rm_agreement, training_run_create, training_run_register
+from rlhf_export.services import (
+    campaign_scoring_run,
+    items_prioritise,
+    rm_agreement,
+    training_run_create,
+    training_run_register,
+)
 from tests.factories import make_campaign, make_items, make_user
 from tests.rlhf_export.conftest import FAST_RM, judged_campaign, trainable_snapshot
 

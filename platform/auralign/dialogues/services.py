@@ -20,12 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from auralign.accounts.models import User
+from auralign.core import storage
 from auralign.core.errors import ServiceError
 from auralign.dialogues.models import Dialogue, DialogueImport, DialogueSet, Turn
 from auralign.dialogues.sources import SourceError
 from auralign.media.models import AudioAsset
 from auralign.media.services import AudioRejected, audio_asset_from_info, audio_check
-from auralign.core import storage
 from worker.audio import AudioInfo
 
 MAX_TURNS = 200

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 import uuid as uuidlib
 
-from auralign.campaigns.models import Campaign
-from auralign.core.errors import ServiceError
-from auralign.core.ids import is_uuid
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from auralign.campaigns.models import Campaign
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
 from rlhf_export.models import ExportSnapshot
 from rlhf_export.services import snapshot_create, snapshot_run, snapshot_verify
 from rlhf_export.spec import FORMATS, SPLITS

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 
-from auralign.core.errors import ServiceError
-from auralign.core.ids import is_uuid
-from auralign.policies.models import Policy
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from auralign.core.errors import ServiceError
+from auralign.core.ids import is_uuid
+from auralign.policies.models import Policy
 from rlhf_export.models import ExportSnapshot, TrainingRun
 from rlhf_export.services import training_run_create, training_run_refresh
 

@@ -1,11 +1,11 @@
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
+
 from auralign.accounts.services import api_token_create
 from auralign.annotation.models import Assignment, Judgment, Skip
 from auralign.campaigns.models import Campaign
-from rest_framework.test import APIClient
-
 from tests.factories import judgment_payload, make_campaign, make_items, make_user
 
 pytestmark = pytest.mark.django_db

@@ -2,6 +2,9 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
 from auralign.annotation.models import Assignment, Item
 from auralign.annotation.services import (
     AnnotationConflict,
@@ -15,9 +18,6 @@ from auralign.annotation.services import (
 )
 from auralign.campaigns.models import Campaign, Membership
 from auralign.core.errors import NotFound, ServiceError
-from django.db import IntegrityError
-from django.utils import timezone
-
 from tests.factories import judgment_payload, make_campaign, make_items, make_user
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import json
 import re
 
 import pytest
-from auralign.annotation.models import Assignment
 from django.test import Client
 
+from auralign.annotation.models import Assignment
 from tests.factories import judgment_payload, make_campaign, make_items, make_policy, make_user
 
 pytestmark = pytest.mark.django_db

@@ -8,6 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
 from auralign.annotation.models import Assignment, Item, Judgment
 from auralign.annotation.services import (
     AnnotationConflict,
@@ -17,10 +21,6 @@ from auralign.annotation.services import (
     lease_heartbeat,
     leases_expire,
 )
-from django.db import connection
-from django.db.models import Count
-from django.utils import timezone
-
 from tests.factories import judgment_payload, make_campaign, make_items, make_user
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

@@ -1,7 +1,7 @@
 import pytest
+
 from auralign.annotation.demo import demo_simulated_judgments
 from auralign.annotation.models import Item, Judgment
-
 from tests.factories import make_campaign, make_items, make_user
 
 pytestmark = pytest.mark.django_db

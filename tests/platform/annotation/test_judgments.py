@@ -1,6 +1,9 @@
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
 from auralign.annotation.models import Assignment, Item, Judgment
 from auralign.annotation.services import (
     AnnotationConflict,
@@ -10,9 +13,6 @@ from auralign.annotation.services import (
     judgment_submit,
     leases_expire,
 )
-from django.db import DatabaseError, transaction
-from django.utils import timezone
-
 from tests.factories import judgment_payload, make_campaign, make_items, make_user
 
 pytestmark = pytest.mark.django_db

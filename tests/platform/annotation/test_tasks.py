@@ -1,11 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
+
 from auralign.annotation.models import Assignment
 from auralign.annotation.services import assignment_next
 from auralign.annotation.tasks import expire_leases
-from django.utils import timezone
-
 from tests.factories import make_campaign, make_items, make_user
 
 pytestmark = pytest.mark.django_db

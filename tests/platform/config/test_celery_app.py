@@ -1,5 +1,4 @@
 from config.celery_app import app
-
 from worker import celery_conf
 
 

@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 
 import pytest
+from django.conf import settings
+
 from auralign.accounts.models import User
 from auralign.campaigns.models import Membership
 from auralign.campaigns.services import campaign_create, membership_add
@@ -16,8 +18,6 @@ from auralign.generation.models import GenerationTask
 from auralign.generation.services import build_job, ingest_result
 from auralign.policies.services import policy_create
 from auralign.rubrics.services import rubric_create
-from django.conf import settings
-
 from tests.worker.conftest import audio_lm, causal_lm, mute_lm, tone_wav  # noqa: F401 (fixtures)
 from worker.runner import run_job
 from worker.storage import LocalStore

@@ -1,8 +1,8 @@
 import pytest
-from auralign.generation.models import GenerationTask
-from auralign.generation.services import campaign_launch, generation_dispatch
 from rest_framework.test import APIClient
 
+from auralign.generation.models import GenerationTask
+from auralign.generation.services import campaign_launch, generation_dispatch
 from tests.platform.generation.conftest import make_policy, sample_and_ingest
 
 

@@ -2,6 +2,7 @@ import itertools
 from collections import Counter
 
 import pytest
+
 from auralign.generation.balance import balanced_subsets
 
 

@@ -2,10 +2,10 @@ import importlib.util
 import io
 
 import pytest
+
 from auralign.campaigns.models import Campaign
 from auralign.generation import demo
 from auralign.generation.services import campaign_launch, generation_dispatch
-
 from tests.platform.generation.conftest import make_policy, sample_and_ingest
 
 needs_smollm2 = pytest.mark.skipif(

@@ -13,13 +13,13 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.utils import timezone
+
 from auralign.annotation.models import Item
 from auralign.campaigns.models import Campaign
 from auralign.core import storage
 from auralign.generation.models import Candidate, GenerationTask
 from auralign.generation.services import campaign_launch, generation_reconcile
-from django.utils import timezone
-
 from tests import services
 from tests.platform.generation.conftest import import_dialogues, make_policy
 

@@ -3,13 +3,13 @@
 import itertools
 
 import pytest
+
 from auralign.annotation.models import Item
 from auralign.campaigns.models import Campaign
 from auralign.core import storage
 from auralign.generation.models import Candidate, GenerationTask
 from auralign.generation.selectors import campaign_progress
 from auralign.generation.services import campaign_launch, generation_dispatch, ingest_result
-
 from tests.platform.generation.conftest import dispatched_jobs, make_policy, sample_and_ingest, worker_store
 from worker.runner import run_job
 from worker.storage import LocalStore

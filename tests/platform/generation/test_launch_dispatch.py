@@ -1,10 +1,10 @@
 import pytest
+from django.test import override_settings
+
 from auralign.campaigns.models import Campaign
 from auralign.core.errors import Conflict
 from auralign.generation.models import GenerationTask
 from auralign.generation.services import campaign_launch, generation_dispatch
-from django.test import override_settings
-
 from tests.platform.generation.conftest import dispatched_jobs, make_policy
 from worker.schemas import check_job
 

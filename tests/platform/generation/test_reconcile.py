@@ -1,6 +1,9 @@
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
+from django.utils import timezone
+
 from auralign.annotation.models import Item
 from auralign.campaigns.models import Campaign
 from auralign.generation.models import GenerationTask
@@ -10,9 +13,6 @@ from auralign.generation.services import (
     generation_reconcile,
     generation_retry_failed,
 )
-from django.test import override_settings
-from django.utils import timezone
-
 from tests.platform.generation.conftest import make_policy, sample_and_ingest
 
 

@@ -3,12 +3,12 @@
 import json
 
 import pytest
-from auralign.accounts.services import api_token_create
-from auralign.quality.models import CampaignQuality
-from auralign.quality.services import quality_recompute, quality_schedule_recompute
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from auralign.accounts.services import api_token_create
+from auralign.quality.models import CampaignQuality
+from auralign.quality.services import quality_recompute, quality_schedule_recompute
 from tests.factories import make_campaign, make_items, make_judgment, make_user
 
 pytestmark = pytest.mark.django_db

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from auralign.core import storage
 from auralign.core.errors import Conflict, ServiceError
 from auralign.quality.models import AnnotatorStats
@@ -16,7 +17,6 @@ from auralign.quality.services import (
     item_gold_set,
     quality_recompute,
 )
-
 from tests.factories import make_campaign, make_items, make_judgment, make_policy, make_user
 from worker import audio as dsp
 

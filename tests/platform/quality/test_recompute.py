@@ -3,9 +3,9 @@
 import krippendorff
 import numpy as np
 import pytest
+
 from auralign.quality.models import AnnotatorStats, CampaignQuality, ItemConsensus
 from auralign.quality.services import quality_recompute
-
 from tests.factories import make_campaign, make_items, make_judgment, make_policy, make_rubric, make_user
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,9 @@
 """The three selectors the export reads: annotator_weights, qualified_annotator_ids, item_agreement."""
 
 import pytest
+
 from auralign.quality.selectors import annotator_weights, item_agreement, qualified_annotator_ids
 from auralign.quality.services import quality_recompute
-
 from tests.factories import make_campaign, make_items, make_judgment, make_user
 
 pytestmark = pytest.mark.django_db

@@ -3,6 +3,7 @@
 import krippendorff
 import numpy as np
 import pytest
+
 from auralign.quality import stats
 
 nan = np.nan
