@@ -115,6 +115,7 @@ def test_the_queued_recompute_runs_the_task_and_clears_the_flag(judged, django_c
     make_judgment(campaign.items.last(), make_user())
     with django_capture_on_commit_callbacks() as callbacks:
         assert quality_schedule_recompute(campaign.pk)
+    _ = app.conf.broker_url  # load the app's configuration first, or it would override the line below
     app.conf.task_always_eager = True
     try:
         callbacks[0]()
