@@ -653,7 +653,8 @@ def training_run_fail(*, run: TrainingRun, error: str) -> TrainingRun:
 def training_runs_reconcile(*, now=None) -> dict:
     """Periodic repair (beat): a queued run that was never sent (broker down at commit) or whose
     message found no worker within TRAINING_DISPATCH_TIMEOUT_S (lost; it has expired by now) is
-    sent again; after TRAINING_MAX_ATTEMPTS dispatches it fails. Live metrics are synced too."""
+    sent again; after TRAINING_MAX_ATTEMPTS dispatches it fails. Live metrics are synced too; a
+    running run with no new metrics for TRAINING_STALE_S (its worker or its result is lost) fails."""
     now = now or timezone.now()
     lost = TrainingRun.objects.filter(status=RunStatus.QUEUED).filter(
         Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=60))
@@ -674,7 +675,20 @@ def training_runs_reconcile(*, now=None) -> dict:
             failed += 1
         elif training_run_dispatch(run_id=run.pk):
             redispatched += 1
-    return {"redispatched": redispatched, "failed": failed, "running": training_runs_sync()}
+    training_runs_sync()
+    cut = now - timedelta(seconds=settings.TRAINING_STALE_S)
+    quiet = TrainingRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cut) | Q(heartbeat_at__isnull=True, started_at__lt=cut)
+    )
+    for run in quiet:
+        training_run_fail(
+            run=run,
+            error=f"no progress reported for {settings.TRAINING_STALE_S / 3600:g} h: the training worker stopped or its "
+            "result was lost; start a new run",
+        )
+        failed += 1
+    running = TrainingRun.objects.filter(status=RunStatus.RUNNING).count()
+    return {"redispatched": redispatched, "failed": failed, "running": running}
 
 
 # --- reward-model scoring of a campaign -----------------------------------------------------------

@@ -229,6 +229,8 @@ TRAINING_SCORE_QUEUE = os.environ.get("TRAINING_SCORE_QUEUE", "cpu")  # reward-m
 # TRAINING_MAX_ATTEMPTS dispatches the run fails.
 TRAINING_DISPATCH_TIMEOUT_S = int(os.environ.get("TRAINING_DISPATCH_TIMEOUT_S", str(6 * 3600)))
 TRAINING_MAX_ATTEMPTS = int(os.environ.get("TRAINING_MAX_ATTEMPTS", "3"))
+# A running run that reports no new metrics for this long has lost its worker or its result: failed.
+TRAINING_STALE_S = int(os.environ.get("TRAINING_STALE_S", str(6 * 3600)))
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -334,6 +334,16 @@ def test_reconcile_fails_a_run_no_worker_took(judged, snapshot, train_queue, set
     assert run.status == Status.FAILED and "'train' queue" in run.error and train_queue() == []
 
 
+def test_reconcile_fails_a_running_run_that_stopped_reporting(judged, snapshot, settings):
+    quiet, busy = rm_run(judged, snapshot), rm_run(judged, snapshot)
+    long_ago = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_S + 60)
+    TrainingRun.objects.filter(pk=quiet.pk).update(status=Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
+    TrainingRun.objects.filter(pk=busy.pk).update(status=Status.RUNNING, started_at=long_ago, heartbeat_at=timezone.now())
+    assert training_runs_reconcile() == {"redispatched": 0, "failed": 1, "running": 1}
+    quiet.refresh_from_db()
+    assert quiet.status == Status.FAILED and "no progress reported for 6 h" in quiet.error
+
+
 def test_a_conflicting_transition_is_refused(judged, snapshot):
     from rlhf_export.services import training_run_fail
 
