@@ -51,7 +51,7 @@ def export_list(request):
         try:
             snapshot = snapshot_create(user=request.user, **form.snapshot_options())
         except ServiceError as exc:
-            form.add_error(None, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+            form.add_error(None, exc.describe())
         else:
             return redirect("export-detail", uuid=snapshot.uuid)
     snapshots = snapshots_for(user=request.user).prefetch_related("campaigns")[:200]

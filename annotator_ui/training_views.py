@@ -77,7 +77,7 @@ class TrainingForm(forms.Form):
 
 
 def _error(form: forms.Form, exc: ServiceError) -> None:
-    form.add_error(None, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+    form.add_error(None, exc.describe())
 
 
 @login_required
@@ -147,5 +147,5 @@ def _detail_action(request, run: TrainingRun):
         else:
             raise ServiceError("unknown action", field="action")
     except ServiceError as exc:
-        messages.error(request, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        messages.error(request, exc.describe())
     return redirect("training-detail", uuid=run.uuid)

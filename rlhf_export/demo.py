@@ -85,7 +85,7 @@ def demo_train(
     a round-2 campaign from the new policy. The defaults are the `make demo` campaign and users;
     tests pass their own (and a tiny model as `backbone`). Returns the runs, scoring and campaign."""
     from auralign.generation.demo import CAMPAIGN_NAME, _wait_for_items, demo_policies
-    from rlhf_export.management.commands.train import follow, summary
+    from rlhf_export.progress import follow, summary
 
     campaign = campaign or Campaign.objects.filter(name=CAMPAIGN_NAME).first()
     trainer = trainer or User.objects.filter(username="trainer").first()

@@ -156,7 +156,7 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
             # Open items exist but others hold them right now (the campaign's last items): a slot
             # they leave free must not be reported as "nothing left". Retry without ever waiting
             # on a lock, so no lock cycle can form.
-            if item is not None or not _queue(campaign, annotator, gold=False).exists():
+            if item is not None or not _open_unseen_exists(campaign, annotator):
                 break
             time.sleep(LOCKED_RETRY_SECONDS)
             item = _take(campaign, annotator, gold=False)
@@ -203,21 +203,18 @@ def _gold_due(campaign: Campaign, annotator: User) -> bool:
     return seen["gold"] < campaign.qualification_gold_items or seen["gold"] < campaign.gold_rate * (seen["served"] + 1)
 
 
-def _queue(campaign: Campaign, annotator: User, *, gold: bool):
+def _open_unseen_exists(campaign: Campaign, annotator: User) -> bool:
+    """Whether a regular item with a free slot that this annotator has not seen exists, locked by
+    others or not (`_take` skips locked rows, so None from it alone does not mean "nothing left")."""
     unseen = ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
-    items = Item.objects.filter(unseen, campaign=campaign)
-    if gold:  # no slot limit; the least-judged first spreads them out
-        items = items.filter(is_gold=True).order_by("slots_used", "tiebreak")
-    else:  # the `item_open_queue` partial index, read from its head
-        items = items.filter(is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")).order_by(
-            "-priority", "-slots_used", "tiebreak"
-        )
-    return items
+    return Item.objects.filter(
+        unseen, campaign=campaign, is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")
+    ).exists()
 
 
 def _take(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
     """The head of the queue that nobody else is taking right now: locked (SKIP LOCKED) and its
-    slot taken, in one statement. Same order and filter as `_queue`."""
+    slot taken, in one statement."""
     if gold:  # no slot limit; the least-judged first spreads them out (`item_gold_queue`)
         where, order = "i.is_gold", "i.slots_used, i.tiebreak"
     else:  # the `item_open_queue` partial index, read from its head

@@ -14,6 +14,10 @@ class ServiceError(Exception):
         self.field = field
         self.code = code
 
+    def describe(self) -> str:
+        """One line for a person: "field: message", or the message alone."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
     def as_detail(self) -> dict:
         return {self.field or "non_field_errors": [self.message]}
 

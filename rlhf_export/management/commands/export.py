@@ -98,7 +98,7 @@ class Command(BaseCommand):
         try:
             snapshot = snapshot_create(user=user, campaigns=campaigns, kind=o["kind"], enqueue=not o["inline"], **options)
         except ServiceError as exc:
-            raise CommandError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from None
+            raise CommandError(exc.describe()) from None
         self.stdout.write(f"snapshot {snapshot.uuid} ({snapshot.kind}) created")
         if o["no_wait"]:
             return

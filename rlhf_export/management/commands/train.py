@@ -9,17 +9,16 @@ figures; a DPO run prints the policy it registered). Bad input: one line, exit s
 from __future__ import annotations
 
 import json
-import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from auralign.core.errors import ServiceError
 from auralign.core.ids import is_uuid
 from auralign.policies.models import Policy
 from rlhf_export.models import ExportSnapshot, TrainingRun
-from rlhf_export.services import training_run_create, training_run_refresh
+from rlhf_export.progress import follow, summary
+from rlhf_export.services import training_run_create
 
 KINDS = {"rm": TrainingRun.Kind.REWARD_MODEL, "dpo": TrainingRun.Kind.DPO}
 
@@ -81,7 +80,7 @@ class Command(BaseCommand):
                 audio_encoder=o["audio_encoder"], config=config, policy_name=o["policy_name"],
             )
         except ServiceError as exc:
-            raise CommandError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from None
+            raise CommandError(exc.describe()) from None
         self.stdout.write(f"training run {run.uuid} ({run.get_kind_display()}) queued; see /training/{run.uuid}/")
         if o["wait"]:
             run = follow(run, quiet=o["verbosity"] == 0)
@@ -89,33 +88,3 @@ class Command(BaseCommand):
                 raise CommandError(f"training run {run.uuid} failed: {run.error}")
             self.stdout.write(self.style.SUCCESS(summary(run)))
 
-
-def follow(run: TrainingRun, *, quiet: bool = False, poll_s: float = 1.0, stdout=None, timeout_s: float | None = None) -> TrainingRun:
-    """Wait for a run (at most `timeout_s`), with a bar over its optimizer steps fed by the live metrics."""
-    bar = tqdm(total=1, desc=f"{run.kind} {str(run.uuid)[:8]}", unit="step", disable=quiet, file=stdout)
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while not run.is_done and (deadline is None or time.monotonic() < deadline):
-        time.sleep(poll_s)
-        run.refresh_from_db()
-        run = training_run_refresh(run=run)
-        last = next((r for r in reversed(run.metrics) if r.get("total_steps")), None)
-        if last:
-            bar.total, bar.n = last["total_steps"], last["step"]
-            figures = ", ".join(f"{k} {last[k]:.3f}" for k in ("loss", "accuracy") if isinstance(last.get(k), int | float))
-            bar.set_postfix_str(figures)
-        else:
-            bar.set_postfix_str(run.status)
-        bar.refresh()
-    bar.close()
-    return run
-
-
-def summary(run: TrainingRun) -> str:
-    evaluation = (run.results or {}).get("eval") or {}
-    accuracy = evaluation.get("accuracy")
-    text = f"training run {run.uuid} succeeded: held-out accuracy {accuracy:.3f} on {evaluation.get('pairs', 0)} pairs" if isinstance(
-        accuracy, int | float) else f"training run {run.uuid} succeeded (no held-out pairs)"
-    policy = getattr(run, "produced_policy", None)
-    if policy is not None:
-        text += f"; registered policy '{policy.name}' ({policy.uuid})"
-    return text
