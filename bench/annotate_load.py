@@ -212,10 +212,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(
+    env: dict, port: int, workers: int, threads: int, worker_class: str, worker_connections: int, log: Path
+) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+        "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
+        "--worker-connections", str(worker_connections),
         "--backlog", "2048", "--log-level", "warning", "--keep-alive", "30", "--preload",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -415,6 +418,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="length of the load phase (default 30; quick 8)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
+    parser.add_argument("--worker-connections", type=int, default=1000, help="connections one gunicorn worker holds at most")
     parser.add_argument(
         "--no-keep-alive", action="store_true",
         help="a new connection per request (as behind nginx's default proxying) instead of one keep-alive connection per annotator",
@@ -452,7 +457,7 @@ def main() -> None:
 
     port = free_port()
     log = var_dir / "gunicorn.log"
-    server = start_gunicorn(env, port, args.workers, args.threads, log)
+    server = start_gunicorn(env, port, args.workers, args.threads, args.worker_class, args.worker_connections, log)
     try:
         print(f"load: {concurrency} annotators for {seconds:g} s against gunicorn "
               f"({args.workers} workers x {args.threads} threads)", file=sys.stderr)

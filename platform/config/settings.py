@@ -117,12 +117,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, except that a connection used less than DB_HEALTH_CHECK_IDLE_SECONDS ago
+    # is not health-checked again (auralign/core/postgresql/base.py); 0 checks every request.
+    DATABASES["default"]["ENGINE"] = "auralign.core.postgresql"
+DB_HEALTH_CHECK_IDLE_SECONDS = float(os.environ.get("DB_HEALTH_CHECK_IDLE_SECONDS", "1"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The annotation hot path's hand-written SQL runs as server-side prepared statements on
 # PostgreSQL (auralign.core.sql). Turn off behind a pooler that cannot keep them (PgBouncer in
 # transaction mode before 1.21).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
+if DATABASES["default"]["ENGINE"] == "auralign.core.postgresql" and DB_PREPARED_STATEMENTS:
     # psycopg prepares only when a threshold is set; Django's own cursors bind on the client and
     # never prepare, so only the statements that ask for it (prepare=True) are prepared.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
