@@ -263,3 +263,11 @@ def private_redis(redis_url: str, db: int | str) -> str:
     url = urllib.parse.urlsplit(redis_url)._replace(path=f"/{db}").geturl()
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+@contextlib.contextmanager
+def private_broker(redis_url: str, db: int | str):
+    """This process's Celery app on Redis database `db`, emptied (`private_redis`); yields its URL."""
+    url = private_redis(redis_url, db)
+    with platform_broker(url):
+        yield url

@@ -17,8 +17,7 @@ PRIVATE_REDIS_DB = "13"  # its own database: other suites' `cpu` workers on the 
 @pytest.fixture
 def broker(redis_url):
     """This process's Celery app (which enqueues on commit) pointed at a private Redis database."""
-    url = services.private_redis(redis_url, PRIVATE_REDIS_DB)
-    with services.platform_broker(url):
+    with services.private_broker(redis_url, PRIVATE_REDIS_DB) as url:
         yield url
 
 

@@ -22,8 +22,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 @pytest.fixture
 def broker(redis_url):
-    url = services.private_redis(redis_url, PRIVATE_REDIS_DB)
-    with services.platform_broker(url):
+    with services.private_broker(redis_url, PRIVATE_REDIS_DB) as url:
         yield url
 
 

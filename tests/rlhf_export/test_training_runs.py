@@ -305,9 +305,8 @@ def train_queue(redis_url):
 
     from tests import services
 
-    url = services.private_redis(redis_url, 11)
-    client = redis.Redis.from_url(url)
-    with services.platform_broker(url):
+    with services.private_broker(redis_url, 11) as url:
+        client = redis.Redis.from_url(url)
         yield lambda: [json.loads(m) for m in client.lrange("train", 0, -1)]
     client.flushdb()
 
