@@ -64,6 +64,7 @@ MAX_TIME_SPENT_MS = 24 * 3600 * 1000
 MAX_DRAFT_BYTES = 64 * 1024
 EXPIRE_BATCH = 100  # overdue leases freed per "next item" call (the periodic task does the rest)
 LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 40, 0.025
+HEAD_SCAN, HEAD_CANDIDATES = 64, 8  # queue entries "next" looks at before fresh items; unseen ones kept
 
 
 class NotAnnotator(ServiceError):
@@ -212,21 +213,54 @@ def _open_unseen_exists(campaign: Campaign, annotator: User) -> bool:
     ).exists()
 
 
+_UNSEEN = "NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
+
+
+def _open(alias: str) -> str:
+    """A regular item with a free slot (the `item_open_queue` partial index's condition)."""
+    return f"NOT {alias}.is_gold AND {alias}.completed_at IS NULL AND {alias}.slots_used < {alias}.overlap"
+
+
+def _order(alias: str) -> str:
+    """The queue's order (`item_open_queue`): priority, then closest to completion, then random."""
+    return f"{alias}.priority DESC, {alias}.slots_used DESC, {alias}.tiebreak"
+
+
 def _take(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
-    """The head of the queue that nobody else is taking right now: locked (SKIP LOCKED) and its
-    slot taken, in one statement."""
+    """The best item nobody else is taking right now, locked (SKIP LOCKED) and its slot taken.
+
+    Regular items come from the head of `item_open_queue`, where the annotator's own judged items
+    that still wait for co-annotators sort first (closest to completion). Stepping over all of
+    them cost an annotator N items ahead of the others ~4.5 µs × N per call, so the head probe
+    looks at most `HEAD_SCAN` entries deep; past them a fresh item (no slot taken yet) comes
+    next, and the whole queue is read only when no fresh item is left (the campaign's end)."""
     if gold:  # no slot limit; the least-judged first spreads them out (`item_gold_queue`)
-        where, order = "i.is_gold", "i.slots_used, i.tiebreak"
-    else:  # the `item_open_queue` partial index, read from its head
-        where = "NOT i.is_gold AND i.completed_at IS NULL AND i.slots_used < i.overlap"
-        order = "i.priority DESC, i.slots_used DESC, i.tiebreak"
+        return _take_first("i.campaign_id = %s AND i.is_gold AND " + _UNSEEN, [campaign.pk, annotator.pk], "i.slots_used, i.tiebreak")
+    # OFFSET 0 keeps PostgreSQL from turning the probe into a join with all the annotator's
+    # assignments: it checks each head entry by index, lazily, and stops at HEAD_CANDIDATES.
+    fence = " OFFSET 0" if sql.db().vendor == "postgresql" else ""
+    head = (
+        "i.id IN (SELECT h.id FROM ("
+        f" SELECT q.id FROM annotation_item q WHERE q.campaign_id = %s AND {_open('q')} ORDER BY {_order('q')} LIMIT {HEAD_SCAN}"
+        ") h WHERE NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = h.id AND a.annotator_id = %s"
+        f"{fence}) LIMIT {HEAD_CANDIDATES})"
+    )
+    regular = f"i.campaign_id = %s AND {_open('i')} AND "
+    params = [campaign.pk, annotator.pk]
+    return (
+        _take_first(regular + head, [campaign.pk, *params], _order("i"))
+        or _take_first(regular + "i.slots_used = 0 AND " + _UNSEEN, params, "i.priority DESC, i.tiebreak")
+        or _take_first(regular + _UNSEEN, params, _order("i"))
+    )
+
+
+def _take_first(where: str, params: list, order: str) -> Item | None:
+    """Lock the first item by `order` matching `where` (alias i) that nobody holds, and take a slot."""
     row = sql.fetchone(
         "UPDATE annotation_item SET slots_used = slots_used + 1 WHERE id = ("
-        f" SELECT i.id FROM annotation_item i WHERE i.campaign_id = %s AND {where}"
-        " AND NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
-        f" ORDER BY {order} LIMIT 1{sql.lock_clause(skip_locked=True)}"
+        f" SELECT i.id FROM annotation_item i WHERE {where} ORDER BY {order} LIMIT 1{sql.lock_clause(skip_locked=True)}"
         f") RETURNING {_TAKEN.sql()}",
-        [campaign.pk, annotator.pk],
+        params,
     )
     return _TAKEN.load(row) if row is not None else None
 

@@ -5,6 +5,7 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from auralign.annotation import services
 from auralign.annotation.models import Assignment, Item
 from auralign.annotation.services import (
     AnnotationConflict,
@@ -86,6 +87,31 @@ def test_next_orders_equal_items_by_their_random_tiebreak():
     for item, tb in zip(items, [0.7, 0.2, 0.9, 0.5], strict=True):
         Item.objects.filter(pk=item.pk).update(tiebreak=tb)
     assert assignment_next(campaign=campaign, annotator=ann).assignment.item_id == items[1].pk
+
+
+def ahead_of_the_others(n_items, tiebreaks):
+    """An annotator who has judged the first two items of a campaign (overlap 2) on their own."""
+    campaign, items, (ann,) = setup(dialogues=n_items, overlap=2)
+    for item, tb in zip(items, tiebreaks, strict=True):
+        Item.objects.filter(pk=item.pk).update(tiebreak=tb)
+    for _ in range(2):
+        submit(assignment_next(campaign=campaign, annotator=ann).assignment)
+    assert set(Assignment.objects.filter(annotator=ann).values_list("item_id", flat=True)) == {items[0].pk, items[1].pk}
+    return campaign, items, ann
+
+
+def test_past_a_head_of_items_already_judged_a_fresh_item_comes_before_a_deeper_one_in_progress(monkeypatch):
+    monkeypatch.setattr(services, "HEAD_SCAN", 2)
+    campaign, items, ann = ahead_of_the_others(5, [0.1, 0.2, 0.5, 0.6, 0.9])
+    Item.objects.filter(pk=items[3].pk).update(slots_used=1)  # in progress with someone else, third in the queue
+    assert assignment_next(campaign=campaign, annotator=ann).assignment.item_id == items[2].pk  # the first fresh one
+
+
+def test_past_a_head_of_items_already_judged_the_whole_queue_is_read_when_nothing_is_fresh(monkeypatch):
+    monkeypatch.setattr(services, "HEAD_SCAN", 2)
+    campaign, items, ann = ahead_of_the_others(3, [0.1, 0.2, 0.5])
+    Item.objects.filter(pk=items[2].pk).update(slots_used=1)  # the only item left for them, third in the queue
+    assert assignment_next(campaign=campaign, annotator=ann).assignment.item_id == items[2].pk
 
 
 def test_next_gives_no_item_whose_slots_are_all_leased():
