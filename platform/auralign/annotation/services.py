@@ -213,7 +213,12 @@ def _open_unseen_exists(campaign: Campaign, annotator: User) -> bool:
     ).exists()
 
 
-_UNSEEN = "NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
+def _unseen(alias: str, *, fence: bool = False) -> str:
+    """Not seen by the annotator (the parameter). `fence` adds OFFSET 0 on PostgreSQL, which keeps
+    the planner from turning the check into a join with all of the annotator's assignments: each
+    row is then checked by index, lazily, so a LIMIT above it stops early."""
+    offset = " OFFSET 0" if fence and sql.db().vendor == "postgresql" else ""
+    return f"NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = {alias}.id AND a.annotator_id = %s{offset})"
 
 
 def _open(alias: str) -> str:
@@ -235,22 +240,18 @@ def _take(campaign: Campaign, annotator: User, *, gold: bool) -> Item | None:
     looks at most `HEAD_SCAN` entries deep; past them a fresh item (no slot taken yet) comes
     next, and the whole queue is read only when no fresh item is left (the campaign's end)."""
     if gold:  # no slot limit; the least-judged first spreads them out (`item_gold_queue`)
-        return _take_first("i.campaign_id = %s AND i.is_gold AND " + _UNSEEN, [campaign.pk, annotator.pk], "i.slots_used, i.tiebreak")
-    # OFFSET 0 keeps PostgreSQL from turning the probe into a join with all the annotator's
-    # assignments: it checks each head entry by index, lazily, and stops at HEAD_CANDIDATES.
-    fence = " OFFSET 0" if sql.db().vendor == "postgresql" else ""
+        return _take_first(f"i.campaign_id = %s AND i.is_gold AND {_unseen('i')}", [campaign.pk, annotator.pk], "i.slots_used, i.tiebreak")
     head = (
         "i.id IN (SELECT h.id FROM ("
         f" SELECT q.id FROM annotation_item q WHERE q.campaign_id = %s AND {_open('q')} ORDER BY {_order('q')} LIMIT {HEAD_SCAN}"
-        ") h WHERE NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = h.id AND a.annotator_id = %s"
-        f"{fence}) LIMIT {HEAD_CANDIDATES})"
+        f") h WHERE {_unseen('h', fence=True)} LIMIT {HEAD_CANDIDATES})"
     )
     regular = f"i.campaign_id = %s AND {_open('i')} AND "
     params = [campaign.pk, annotator.pk]
     return (
         _take_first(regular + head, [campaign.pk, *params], _order("i"))
-        or _take_first(regular + "i.slots_used = 0 AND " + _UNSEEN, params, "i.priority DESC, i.tiebreak")
-        or _take_first(regular + _UNSEEN, params, _order("i"))
+        or _take_first(f"{regular} i.slots_used = 0 AND {_unseen('i')}", params, "i.priority DESC, i.tiebreak")
+        or _take_first(regular + _unseen("i"), params, _order("i"))
     )
 
 
