@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from accelerate import Accelerator
@@ -23,6 +24,14 @@ def opt(default, help: str):
 
 def required(help: str):
     return field(metadata={"help": help})
+
+
+class ConfigError(ValueError):
+    """A config option with a bad value; `option` names it (the platform answers a field-level 400)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option} {message}")
+        self.option = option
 
 
 @dataclass(kw_only=True)
@@ -60,16 +69,28 @@ class TrainConfig:
     device: str = opt("auto", "auto, cpu or cuda (auto: cuda if available; bf16 autocast on cuda)")
     cache_dir: str = opt("", "where s3:// snapshots are downloaded (default: the temp folder)")
 
+    # option: (low, high, low included); high is always included. Subclasses add their own.
+    RANGES: ClassVar[dict[str, tuple[float, float, bool]]] = {
+        "lr": (0.0, 1.0, False), "epochs": (0.0, 1000.0, False), "eval_fraction": (0.0, 1.0, True),
+        "warmup_ratio": (0.0, 1.0, True), "max_steps": (0, 10**9, True), "max_length": (8, 1 << 20, True),
+        "audio_max_seconds": (0.0, 3600.0, False), "eval_every": (0, 10**9, True), "num_workers": (0, 64, True),
+        "batch_size": (1, 1 << 16, True), "grad_accum": (1, 1 << 16, True), "log_every": (1, 10**9, True),
+        "weight_decay": (0.0, 10.0, True), "max_grad_norm": (0.0, 1e6, True), "margin_scale": (0.0, 100.0, True),
+    }
+
     def validate(self):
         if self.ties not in TIE_MODELS:
-            raise ValueError(f"ties must be one of {TIE_MODELS}, got {self.ties!r}")
+            raise ConfigError("ties", f"must be one of {TIE_MODELS}, got {self.ties!r}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+            raise ConfigError("device", f"must be auto, cpu or cuda, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device cuda requested but no CUDA device is available")
-        for name in ("batch_size", "grad_accum", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+            raise ConfigError("device", "is cuda but no CUDA device is available")
+        for name, (low, high, low_included) in self.RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(name, f"must be a number, not {value!r}")
+            if not (low <= value <= high if low_included else low < value <= high):
+                raise ConfigError(name, f"must be in {'[' if low_included else '('}{low}, {high}], not {value!r}")
 
     @classmethod
     def from_dict(cls, values: dict):

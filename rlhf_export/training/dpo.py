@@ -57,6 +57,11 @@ class DPOConfig(TrainConfig):
     lr: float = opt(5e-6, "peak learning rate (AdamW)")
     batch_size: int = opt(4, "preference pairs per device per micro-batch")
 
+    RANGES = {
+        **TrainConfig.RANGES, "beta": (0.0, 100.0, False), "lora_r": (1, 4096, True),
+        "lora_alpha": (1, 1 << 16, True), "lora_dropout": (0.0, 1.0, True),
+    }
+
 
 @dataclass
 class PreferencePair:

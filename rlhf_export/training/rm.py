@@ -15,7 +15,17 @@ import torch
 from accelerate.utils import DistributedDataParallelKwargs, send_to_device, set_seed
 from torch.utils.data import DataLoader
 
-from .common import RunLog, TrainConfig, fit, make_accelerator, make_optimizer, opt, required, write_json
+from .common import (
+    ConfigError,
+    RunLog,
+    TrainConfig,
+    fit,
+    make_accelerator,
+    make_optimizer,
+    opt,
+    required,
+    write_json,
+)
 from .data import Judgment, load_judgments, open_snapshot, score_pairs
 from .losses import decisive_win_prob, ranking_loss
 from .reward_model import RewardModel, build_reward_model
@@ -36,6 +46,13 @@ class RMConfig(TrainConfig):
     freeze_audio_encoder: bool = opt(False, "keep the audio encoder's weights fixed")
     criteria_weight: float = opt(1.0, "weight of the mean per-criterion loss next to the overall loss")
     lr: float = opt(2e-5, "peak learning rate (AdamW)")
+
+    RANGES = {**TrainConfig.RANGES, "audio_dim": (1, 1 << 16, True), "criteria_weight": (0.0, 100.0, True)}
+
+    def validate(self):
+        super().validate()
+        if self.pooling not in ("last", "mean"):
+            raise ConfigError("pooling", f"must be last or mean, got {self.pooling!r}")
 
 
 # ---- data -------------------------------------------------------------------------------------

@@ -104,3 +104,11 @@ def test_candidate_rows_without_reply_text_are_named(trained_rm, tmp_path, capsy
         != 0
     )
     assert capsys.readouterr().err.strip() == "error: candidate line(s) [1] lack prompt or reply_text"
+
+
+def test_an_option_out_of_range_exits_non_zero_with_one_line_before_reading_anything(tmp_path, capsys):
+    code = main(["rm", "--snapshot", str(tmp_path / "missing"), "--base-model", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "out"), "--lr", "-0.5"])
+    err = capsys.readouterr().err
+    assert code == 1 and err == "error: lr must be in (0.0, 1.0], not -0.5\n"
+    assert not (tmp_path / "out").exists()
