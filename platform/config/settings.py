@@ -251,6 +251,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "auralign.core.api.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "auralign.core.negotiation.ContentNegotiation",
     "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
 }
 SPECTACULAR_SETTINGS = {
