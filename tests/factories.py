@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 import soundfile
+from django.db.models import F
 from django.utils import timezone
 
 from auralign.accounts.models import User
@@ -166,6 +167,9 @@ def make_judgment(
         campaign=item.campaign, item=item, assignment=assignment, annotator=annotator,
         rubric_version=item.campaign.rubric_version, client_submission_id=uuid.uuid4(), ranking=ranking,
         scores=scores, flags=flags or {}, listened={c: listened for c in cands}, time_spent_ms=time_spent_ms,
+    )
+    Membership.objects.filter(campaign=item.campaign, user=annotator, role=Membership.Role.ANNOTATOR).update(
+        items_leased=F("items_leased") + 1, gold_leased=F("gold_leased") + int(item.is_gold)
     )
     slots = item.slots_used + 1 if item.is_gold else min(item.slots_used + 1, item.overlap)
     Item.objects.filter(pk=item.pk).update(judgment_count=item.judgment_count + 1, slots_used=slots)

@@ -16,5 +16,6 @@ reverse("healthz")
 # which the worker answered nobody (bench/annotate_load.py's p99; a trivial endpoint's p99 fell
 # from ~230 to ~55 ms with it). Under `gunicorn --preload` the master freezes before forking,
 # so the workers also keep these pages shared instead of copying them when the collector
-# writes its bookkeeping into them.
+# writes its bookkeeping into them. Garbage from start-up is collected first, not frozen.
+gc.collect()
 gc.freeze()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from auralign.accounts.models import User
@@ -125,16 +125,17 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
     # query building cost more CPU than the database's work (docs/annotation.md, "Load").
     with transaction.atomic():
         row = sql.fetchone(
-            f"SELECT m.active, {_CAMPAIGN.sql('c')} FROM campaigns_membership m"
+            f"SELECT m.id, m.active, m.items_leased, m.gold_leased, {_CAMPAIGN.sql('c')} FROM campaigns_membership m"
             " JOIN campaigns_campaign c ON c.id = m.campaign_id"
             f" WHERE c.uuid = %s AND m.user_id = %s AND m.role = %s{sql.lock_clause(of='m')}",
             [sql.param(Campaign, "uuid", campaign_uuid), annotator.pk, Membership.Role.ANNOTATOR.value],
         )
         if row is None:
             raise NotFound("no such campaign")
-        if not row[0]:
+        membership_id, active, leased, gold_leased = row[:4]
+        if not active:
             raise NotAnnotator("your annotator role in this campaign is inactive")
-        campaign = _CAMPAIGN.load(row, 1)
+        campaign = _CAMPAIGN.load(row, 4)
         expires_at = now + timedelta(seconds=campaign.lease_seconds)
         # Their own live lease, renewed (a fresh statement after the membership lock, so it sees
         # a lease another request of theirs has just committed). The outer status test is
@@ -151,7 +152,7 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
             return Lease(assignment=own, resumed=True), campaign.pk
         if campaign.status != Campaign.Status.ANNOTATING:
             raise AnnotationConflict(f"the campaign is {campaign.status}: no new items now", code="campaign_not_annotating")
-        item = _take(campaign, annotator, gold=True) if _gold_due(campaign, annotator) else None
+        item = _take(campaign, annotator, gold=True) if _gold_due(campaign, leased=leased, gold=gold_leased) else None
         item = item or _take(campaign, annotator, gold=False)
         for _ in range(LOCKED_RETRIES):
             # Open items exist but others hold them right now (the campaign's last items): a slot
@@ -167,11 +168,10 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
         order = [str(c.uuid) for c in content.replies]
         random.shuffle(order)
         leased_at = timezone.now()
-        (assignment_id,) = sql.fetchone(
-            "INSERT INTO annotation_assignment (item_id, campaign_id, annotator_id, display_order, status, leased_at,"
-            " expires_at, heartbeat_at, finished_at, draft) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL) RETURNING id",
+        assignment_id = _lease_insert(
             [item.pk, campaign.pk, annotator.pk, sql.param(Assignment, "display_order", order), LIVE.value,
              sql.timestamp(leased_at), sql.timestamp(expires_at), sql.timestamp(now)],
+            membership_id=membership_id, gold=item.is_gold,
         )
         assignment = sql.instance(Assignment, {
             "id": assignment_id, "item_id": item.pk, "campaign_id": campaign.pk, "annotator_id": annotator.pk,
@@ -180,6 +180,24 @@ def _lease_next(campaign_uuid, annotator: User, now: datetime) -> tuple[Lease | 
         })
         assignment.item, assignment.campaign, assignment.annotator = item, campaign, annotator
         return Lease(assignment=assignment, resumed=False, content=content), campaign.pk
+
+
+def _lease_insert(values: list, *, membership_id: int, gold: bool) -> int:
+    """Insert the new assignment (`values`: item, campaign, annotator, display order, status,
+    leased, expires and heartbeat times) and count it on the membership, whose row "next" has
+    locked since its first statement; returns the assignment's id. On PostgreSQL the count rides
+    on the insert (a data-modifying WITH: one round trip, not two); SQLite runs both in turn."""
+    insert = (
+        "INSERT INTO annotation_assignment (item_id, campaign_id, annotator_id, display_order, status, leased_at,"
+        " expires_at, heartbeat_at, finished_at, draft) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL) RETURNING id"
+    )
+    count = "UPDATE campaigns_membership SET items_leased = items_leased + 1, gold_leased = gold_leased + %s WHERE id = %s"
+    counted = [1 if gold else 0, membership_id]
+    if sql.db().vendor == "postgresql":
+        return sql.fetchone(f"WITH counted AS ({count}) {insert}", [*counted, *values])[0]
+    (assignment_id,) = sql.fetchone(insert, values)
+    sql.execute(count, counted)
+    return assignment_id
 
 
 def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotator: User) -> int:
@@ -192,16 +210,14 @@ def _expire_overdue_in_campaign(*, campaign_id: int, now: datetime, keep_annotat
         return _expire_overdue(overdue, now=now, limit=EXPIRE_BATCH)
 
 
-def _gold_due(campaign: Campaign, annotator: User) -> bool:
-    """Gold is due while the annotator has seen fewer gold items than the qualification asks
-    for, or than `gold_rate` × (items served so far + 1). So the first item is gold whenever the
-    campaign uses gold, and the gold share then tracks the rate."""
+def _gold_due(campaign: Campaign, *, leased: int, gold: int) -> bool:
+    """Gold is due while the annotator has been leased fewer gold items than the qualification
+    asks for, or than `gold_rate` × (items leased so far + 1). So the first item is gold whenever
+    the campaign uses gold, and the gold share then tracks the rate. The counts are the
+    membership's (`items_leased`, `gold_leased`), kept as items are leased."""
     if campaign.gold_rate <= 0 and campaign.qualification_gold_items == 0:
         return False
-    seen = Assignment.objects.filter(campaign=campaign, annotator=annotator).aggregate(
-        served=Count("id"), gold=Count("id", filter=Q(item__is_gold=True))
-    )
-    return seen["gold"] < campaign.qualification_gold_items or seen["gold"] < campaign.gold_rate * (seen["served"] + 1)
+    return gold < campaign.qualification_gold_items or gold < campaign.gold_rate * (leased + 1)
 
 
 def _open_unseen_exists(campaign: Campaign, annotator: User) -> bool:

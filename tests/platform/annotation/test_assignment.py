@@ -1,7 +1,9 @@
+import importlib
 import random
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -175,6 +177,36 @@ def test_qualification_gold_items_are_served_before_regular_ones():
         served.append(Item.objects.get(pk=lease.assignment.item_id).is_gold)
         submit(lease.assignment)
     assert served == [True, True, True, False]
+
+
+def lease_counts(campaign, annotator) -> tuple[int, int]:
+    m = Membership.objects.get(campaign=campaign, user=annotator, role=Membership.Role.ANNOTATOR)
+    return m.items_leased, m.gold_leased
+
+
+def test_the_membership_counts_every_item_leased_and_the_gold_among_them():
+    campaign, items, (ann,) = setup(dialogues=8, gold=3, gold_rate=0.25)
+    submit(assignment_next(campaign=campaign, annotator=ann).assignment)
+    lease = assignment_next(campaign=campaign, annotator=ann)
+    assignment_skip(item_uuid=lease.assignment.item.uuid, annotator=ann, reason="cannot hear it")
+    for _ in range(3):
+        submit(assignment_next(campaign=campaign, annotator=ann).assignment)
+    assignment_next(campaign=campaign, annotator=ann)  # a live one counts too
+    assignment_next(campaign=campaign, annotator=ann)  # resumed: not a new lease
+    mine = Assignment.objects.filter(campaign=campaign, annotator=ann)
+    assert lease_counts(campaign, ann) == (mine.count(), mine.filter(item__is_gold=True).count()) == (6, 2)
+
+
+def test_the_migration_counts_the_leases_made_before_it():
+    migration = importlib.import_module("auralign.campaigns.migrations.0002_membership_lease_counts")
+    campaign, items, (a, b) = setup(n_annotators=2, dialogues=6, gold=2, gold_rate=0.5)
+    for annotator, n in ((a, 4), (b, 1)):
+        for _ in range(n):
+            submit(assignment_next(campaign=campaign, annotator=annotator).assignment)
+    expected = {ann: lease_counts(campaign, ann) for ann in (a, b)}
+    Membership.objects.update(items_leased=0, gold_leased=0)
+    migration.count_existing_leases(django_apps, None)
+    assert {ann: lease_counts(campaign, ann) for ann in (a, b)} == expected == {a: (4, 2), b: (1, 1)}
 
 
 def test_gold_items_are_shown_to_more_annotators_than_their_overlap():

@@ -124,3 +124,23 @@ def test_concurrent_resubmissions_of_one_judgment_store_it_once(postgres):
     assert len({j.pk for j, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert Judgment.objects.filter(campaign=campaign).count() == 1
+
+
+def test_the_lease_counts_stay_exact_with_two_tabs_per_annotator(postgres):
+    annotators = [make_user() for _ in range(6)]
+    campaign = make_campaign(annotators=annotators, dialogues=30, overlap=2, gold_rate=0.3)
+    make_items(campaign, with_audio=False, gold=4)
+
+    def annotate(i):  # threads 2k and 2k+1 are one annotator's two tabs
+        annotator = annotators[i // 2]
+        while (lease := assignment_next(campaign=campaign, annotator=annotator)) is not None:
+            try:
+                judgment_submit(item_uuid=lease.assignment.item.uuid, annotator=annotator, data=judgment_payload(lease.assignment))
+            except AnnotationConflict:
+                pass  # the other tab submitted this lease first
+
+    run_threads(2 * len(annotators), annotate)
+    for membership in campaign.memberships.filter(role="annotator"):
+        mine = Assignment.objects.filter(campaign=campaign, annotator=membership.user)
+        assert (membership.items_leased, membership.gold_leased) == (mine.count(), mine.filter(item__is_gold=True).count())
+        assert membership.gold_leased >= 1  # the first item of each is gold
