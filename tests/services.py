@@ -211,6 +211,10 @@ def platform_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     else:
         env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
     env.update(extra or {})
+    if connection.vendor == "sqlite" and "mode=memory" in env["DATABASE_URL"]:
+        # The SQLite test database lives in this process's memory: a subprocess would open an
+        # empty file named after it instead (and fail, or leave it behind in the repository).
+        pytest.skip("a subprocess cannot reach the in-memory SQLite test database (set DATABASE_URL to PostgreSQL)")
     return env
 
 
