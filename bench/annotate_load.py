@@ -226,12 +226,58 @@ def start_gunicorn(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             fail(f"gunicorn exited with {proc.returncode}; see {log}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.2)
+        if worker_class != "gthread" and len(children(proc.pid)) >= workers:
+            time.sleep(1.0)  # other worker classes poll without epoll: give them a second to start
+            return proc
+        if accepting_workers(proc.pid, port) >= workers:
+            return proc
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
-    fail(f"gunicorn did not listen on port {port} within 60 s; see {log}")
+    fail(f"gunicorn's {workers} workers were not all accepting on port {port} within 60 s; see {log}")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return found
+
+
+def tcp_sockets(port: int, state: str) -> set[str]:
+    """The sockets on local `port` in a TCP state ("0A" listening, "01" established), as the
+    "socket:[inode]" names /proc/<pid>/fd links show (/proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def accepting_workers(master: int, port: int) -> int:
+    """How many gunicorn workers watch the listening socket in their event loop (its fd is in one
+    of their epoll sets). The port answers as soon as the master binds it, before the workers run:
+    connections opened then all land in the backlog and go to the first worker that starts, which
+    then holds every keep-alive connection of the run."""
+    listening = tcp_sockets(port, "0A")
+    ready = 0
+    for pid in children(master):
+        try:
+            fds = {fd.name for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd) in listening}
+            watched = {
+                line.split()[1]
+                for info in Path(f"/proc/{pid}/fdinfo").iterdir()
+                for line in info.read_text().splitlines()
+                if line.startswith("tfd:")
+            }
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        ready += bool(fds & watched)
+    return ready
 
 
 class Connection:
@@ -319,7 +365,9 @@ async def run_load(
     conns = [Connection(port, t, keep_alive) for t in seeded["tokens"]]
     try:
         if keep_alive:
-            await asyncio.gather(*(c.open() for c in conns))
+            for c in conns:  # one after another, as annotators arrive (not 50 connects in one instant)
+                await c.open()
+                await c.request("GET", "/api/v1/me")
         for _ in range(3):  # warm up every worker and connection before measuring
             await asyncio.gather(*(c.request("GET", "/api/v1/me") for c in conns))
         on_start()
@@ -359,18 +407,27 @@ def server_pids(gunicorn_pid: int, database_url: str) -> tuple[list[int], list[i
     """The gunicorn workers, and the PostgreSQL backends serving the bench database."""
     import psycopg
 
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == gunicorn_pid:
-                workers.append(int(stat.parent.name))
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            continue
+    workers = children(gunicorn_pid)
     with psycopg.connect(database_url) as conn:
         backends = [r[0] for r in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]
     return workers, backends
+
+
+def connections_per_worker(workers: list[int], port: int) -> list[int]:
+    """How many of the established connections to `port` each gunicorn worker holds (from
+    /proc/net/tcp and each worker's open sockets), most first. Keep-alive connections stay with
+    the worker that accepted them; when one worker holds most of them, it is bound to one core."""
+    established = tcp_sockets(port, "01")
+    held = []
+    for pid in workers:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        held.append(sum(link in established for link in links))
+    return sorted(held, reverse=True)
 
 
 def invariants(database_url: str, campaign_id: int, acked: list[str]) -> dict:
@@ -467,6 +524,7 @@ def main() -> None:
             cpu["app"], cpu["db"] = server_pids(server.pid, args.database_url)
             cpu["app_before"], cpu["db_before"] = cpu_seconds(cpu["app"]), cpu_seconds(cpu["db"])
             cpu["machine_before"] = machine_cpu_seconds()
+            cpu["connections"] = connections_per_worker(cpu["app"], port)
 
         out, elapsed, client_cpu = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot, keep_alive=not args.no_keep_alive))
         machine_cpu = machine_cpu_seconds() - cpu["machine_before"]
@@ -508,7 +566,8 @@ def main() -> None:
         "duplicated": counts["duplicated"],
         "over_assigned": counts["over_assigned"],
         "stored": counts["stored"],
-        "gunicorn": f"{args.workers}x{args.threads} gthread",
+        "connections_per_worker": cpu["connections"],
+        "gunicorn": f"{args.workers}x{args.threads} {args.worker_class}",
         "keep_alive": not args.no_keep_alive,
     }
     for error in sorted(set(out["errors"]))[:5]:
@@ -523,6 +582,8 @@ def main() -> None:
     print(f"CPU shares       server {figures['server_cpu_share']:.0%}, load client {figures['client_cpu_share']:.0%}"
           f" ({figures['client_cpu_ms_per_judgment']} ms per judgment), anything else on the machine"
           f" {figures['other_cpu_share']:.0%}")
+    print(f"connections      {' / '.join(map(str, figures['connections_per_worker']))} per worker"
+          " (keep-alive connections stay where accepted; a worker holding most of them is bound to one core)")
     print(f"invariants       lost {figures['lost']}, duplicated {figures['duplicated']}, over-assigned {figures['over_assigned']}"
           f" ({figures['errors']} HTTP errors)")
     print(json.dumps(figures))
