@@ -566,7 +566,7 @@ def main() -> None:
         "duplicated": counts["duplicated"],
         "over_assigned": counts["over_assigned"],
         "stored": counts["stored"],
-        "connections_per_worker": cpu["connections"],
+        "connections_per_worker": cpu["connections"] if not args.no_keep_alive else None,  # none held between requests
         "gunicorn": f"{args.workers}x{args.threads} {args.worker_class}",
         "keep_alive": not args.no_keep_alive,
     }
@@ -582,8 +582,9 @@ def main() -> None:
     print(f"CPU shares       server {figures['server_cpu_share']:.0%}, load client {figures['client_cpu_share']:.0%}"
           f" ({figures['client_cpu_ms_per_judgment']} ms per judgment), anything else on the machine"
           f" {figures['other_cpu_share']:.0%}")
-    print(f"connections      {' / '.join(map(str, figures['connections_per_worker']))} per worker"
-          " (keep-alive connections stay where accepted; a worker holding most of them is bound to one core)")
+    if figures["connections_per_worker"] is not None:
+        print(f"connections      {' / '.join(map(str, figures['connections_per_worker']))} per worker"
+              " (keep-alive connections stay where accepted; a worker holding most of them is bound to one core)")
     print(f"invariants       lost {figures['lost']}, duplicated {figures['duplicated']}, over-assigned {figures['over_assigned']}"
           f" ({figures['errors']} HTTP errors)")
     print(json.dumps(figures))
