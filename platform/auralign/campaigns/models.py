@@ -128,3 +128,14 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.campaign}"
+
+    ENGINE_COUNTS = ("items_leased", "gold_leased")
+
+    def save(self, *args, **kwargs):
+        """Saving a loaded membership (a lead's edit, the admin) never writes the engine's counts
+        back: a lease between the read and the save would be lost from them."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.ENGINE_COUNTS
+            ]
+        super().save(*args, **kwargs)

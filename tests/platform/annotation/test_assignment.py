@@ -197,6 +197,16 @@ def test_the_membership_counts_every_item_leased_and_the_gold_among_them():
     assert lease_counts(campaign, ann) == (mine.count(), mine.filter(item__is_gold=True).count()) == (6, 2)
 
 
+def test_saving_a_membership_read_before_a_lease_keeps_the_lease_counted():
+    campaign, items, (ann,) = setup(dialogues=3)
+    stale = Membership.objects.get(campaign=campaign, user=ann, role=Membership.Role.ANNOTATOR)
+    assignment_next(campaign=campaign, annotator=ann)
+    stale.active = False  # a lead's edit of what they read a moment ago
+    stale.save()
+    assert lease_counts(campaign, ann) == (1, 0)
+    assert not Membership.objects.get(pk=stale.pk).active
+
+
 def test_the_migration_counts_the_leases_made_before_it():
     migration = importlib.import_module("auralign.campaigns.migrations.0002_membership_lease_counts")
     campaign, items, (a, b) = setup(n_annotators=2, dialogues=6, gold=2, gold_rate=0.5)
