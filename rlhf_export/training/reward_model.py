@@ -31,6 +31,7 @@ from .data import load_audio, render
 from .losses import decisive_win_prob
 
 SCHEMA = "auralign.reward_model/1"
+POOLINGS = ("last", "mean")  # how a reply's token vectors become one text vector
 
 
 def audio_features(feature_extractor, waves: list) -> dict:
@@ -56,7 +57,7 @@ class RewardModel(nn.Module):
         ties: str = "davidson",
     ):
         super().__init__()
-        if pooling not in ("last", "mean"):
+        if pooling not in POOLINGS:
             raise ValueError(f"pooling must be last or mean, got {pooling!r}")
         self.backbone, self.tokenizer = backbone, tokenizer
         self.audio_encoder, self.feature_extractor = audio_encoder, feature_extractor

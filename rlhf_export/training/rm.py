@@ -28,7 +28,7 @@ from .common import (
 )
 from .data import Judgment, load_judgments, open_snapshot, score_pairs
 from .losses import decisive_win_prob, ranking_loss
-from .reward_model import RewardModel, build_reward_model
+from .reward_model import POOLINGS, RewardModel, build_reward_model
 
 
 @dataclass(kw_only=True)
@@ -51,7 +51,7 @@ class RMConfig(TrainConfig):
 
     def validate(self):
         super().validate()
-        if self.pooling not in ("last", "mean"):
+        if self.pooling not in POOLINGS:
             raise ConfigError("pooling", f"must be last or mean, got {self.pooling!r}")
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from auralign.accounts.models import User
@@ -223,10 +223,10 @@ def _gold_due(campaign: Campaign, *, leased: int, gold: int) -> bool:
 def _open_unseen_exists(campaign: Campaign, annotator: User) -> bool:
     """Whether a regular item with a free slot that this annotator has not seen exists, locked by
     others or not (`_take` skips locked rows, so None from it alone does not mean "nothing left")."""
-    unseen = ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
-    return Item.objects.filter(
-        unseen, campaign=campaign, is_gold=False, completed_at__isnull=True, slots_used__lt=F("overlap")
-    ).exists()
+    return sql.fetchone(
+        f"SELECT 1 FROM annotation_item i WHERE i.campaign_id = %s AND {_open('i')} AND {_unseen('i')} LIMIT 1",
+        [campaign.pk, annotator.pk],
+    ) is not None
 
 
 def _unseen(alias: str, *, fence: bool = False) -> str:
