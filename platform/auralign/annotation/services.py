@@ -564,19 +564,6 @@ def _judgment_store(item_uuid, annotator: User, data, now: datetime) -> tuple[Ju
             criteria=rubric_criteria(campaign.rubric_version),
             min_listened=campaign.min_listened_fraction,
         )
-        # Counting it completes the item when it reaches the overlap (never a gold item).
-        count_it = (
-            "judgment_count = judgment_count + 1, completed_at = CASE WHEN NOT is_gold AND completed_at IS NULL"
-            " AND judgment_count >= overlap - 1 THEN %s ELSE completed_at END"
-        )
-        if assignment.status == LIVE:  # its slot turns from a lease into a judgment
-            counted = sql.execute(f"UPDATE annotation_item SET {count_it} WHERE id = %s", [sql.timestamp(now), assignment.item_id])
-        else:  # expired: the slot was freed; take a free one if there is one (`_open_slot`)
-            counted = sql.execute(
-                f"UPDATE annotation_item SET slots_used = slots_used + 1, {count_it} WHERE id = %s"
-                " AND (is_gold OR (completed_at IS NULL AND slots_used < overlap))",
-                [sql.timestamp(now), assignment.item_id],
-            )
         values = {
             "uuid": uuid.uuid4(),
             "campaign_id": campaign.pk,
@@ -586,19 +573,50 @@ def _judgment_store(item_uuid, annotator: User, data, now: datetime) -> tuple[Ju
             "rubric_version_id": campaign.rubric_version_id,
             **clean,
             "is_late": assignment.status == EXPIRED or now > assignment.expires_at,
-            "is_surplus": not counted,
+            "is_surplus": None,  # set by _judgment_insert: whether the item had a slot for it
             "created_at": timezone.now(),
         }
-        names = [f.attname for f in Judgment._meta.concrete_fields if f.attname != "id"]
-        (values["id"],) = sql.fetchone(
-            f"INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
-            [sql.param(Judgment, n, values[n]) for n in names],
-        )
+        values["id"], values["is_surplus"] = _judgment_insert(values, held=assignment.status == LIVE, now=now)
         judgment = sql.instance(Judgment, values)
         judgment.assignment, judgment.annotator = assignment, annotator
-        sql.execute(
-            "UPDATE annotation_assignment SET status = %s, finished_at = %s, draft = NULL WHERE id = %s",
-            [SUBMITTED.value, sql.timestamp(now), assignment.pk],
-        )
         assignment.status, assignment.finished_at, assignment.draft = SUBMITTED, now, None
         return judgment, True
+
+
+def _judgment_insert(values: dict, *, held: bool, now: datetime) -> tuple[int, bool]:
+    """Count the judgment on its item, store it and close its assignment (the caller holds the
+    assignment's row lock); returns (judgment id, is_surplus). `values`: every Judgment column
+    but id, keyed by attname (`is_surplus` is decided here).
+
+    A held lease's slot turns from a lease into a judgment; an expired one's slot was freed, so
+    the judgment takes a free slot if the item has one (`_open_slot`), else it is surplus.
+    Counting it completes the item when it reaches the overlap (never a gold item). On
+    PostgreSQL the three writes are one statement (data-modifying WITH: one round trip, not
+    three); SQLite runs them in turn."""
+    take, where = ("", "id = %s") if held else (
+        "slots_used = slots_used + 1, ", "id = %s AND (is_gold OR (completed_at IS NULL AND slots_used < overlap))"
+    )
+    count = (
+        f"UPDATE annotation_item SET {take}judgment_count = judgment_count + 1, completed_at = CASE WHEN NOT is_gold"
+        f" AND completed_at IS NULL AND judgment_count >= overlap - 1 THEN %s ELSE completed_at END WHERE {where}"
+    )
+    count_params = [sql.timestamp(now), values["item_id"]]
+    close = "UPDATE annotation_assignment SET status = %s, finished_at = %s, draft = NULL WHERE id = %s"
+    close_params = [SUBMITTED.value, sql.timestamp(now), values["assignment_id"]]
+    names = [f.attname for f in Judgment._meta.concrete_fields if f.attname != "id"]
+    params = [sql.param(Judgment, n, values[n]) for n in names if n != "is_surplus"]
+    if sql.db().vendor == "postgresql":
+        slots = ", ".join("NOT EXISTS (SELECT 1 FROM counted)" if n == "is_surplus" else "%s" for n in names)
+        return sql.fetchone(
+            f"WITH counted AS ({count} RETURNING 1), closed AS ({close})"
+            f" INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({slots}) RETURNING id, is_surplus",
+            [*count_params, *close_params, *params],
+        )
+    surplus = not sql.execute(count, count_params)
+    params.insert(names.index("is_surplus"), sql.param(Judgment, "is_surplus", surplus))
+    (judgment_id,) = sql.fetchone(
+        f"INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
+        params,
+    )
+    sql.execute(close, close_params)
+    return judgment_id, surplus
