@@ -299,3 +299,6 @@ API_TOKEN_DEFAULT_TTL = timedelta(days=int(os.environ.get("API_TOKEN_TTL_DAYS", 
 # A process keeps a token row this long (auralign.accounts.selectors): a revocation made in
 # another process takes effect within it. 0 reads the token on every request.
 API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
+# "My campaigns" shows each campaign's items done; counting them reads every item, so the counts
+# are cached this long (auralign.annotation.selectors.campaign_item_counts). 0 counts every time.
+CAMPAIGN_PROGRESS_CACHE_SECONDS = float(os.environ.get("CAMPAIGN_PROGRESS_CACHE_SECONDS", "30"))
