@@ -605,18 +605,18 @@ def _judgment_insert(values: dict, *, held: bool, now: datetime) -> tuple[int, b
     close_params = [SUBMITTED.value, sql.timestamp(now), values["assignment_id"]]
     names = [f.attname for f in Judgment._meta.concrete_fields if f.attname != "id"]
     params = [sql.param(Judgment, n, values[n]) for n in names if n != "is_surplus"]
+
+    def insert(surplus: str) -> str:  # `surplus`: the is_surplus column's SQL
+        slots = ", ".join(surplus if n == "is_surplus" else "%s" for n in names)
+        return f"INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({slots}) RETURNING id, is_surplus"
+
     if sql.db().vendor == "postgresql":
-        slots = ", ".join("NOT EXISTS (SELECT 1 FROM counted)" if n == "is_surplus" else "%s" for n in names)
         return sql.fetchone(
-            f"WITH counted AS ({count} RETURNING 1), closed AS ({close})"
-            f" INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({slots}) RETURNING id, is_surplus",
+            f"WITH counted AS ({count} RETURNING 1), closed AS ({close}) {insert('NOT EXISTS (SELECT 1 FROM counted)')}",
             [*count_params, *close_params, *params],
         )
     surplus = not sql.execute(count, count_params)
     params.insert(names.index("is_surplus"), sql.param(Judgment, "is_surplus", surplus))
-    (judgment_id,) = sql.fetchone(
-        f"INSERT INTO annotation_judgment ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id",
-        params,
-    )
+    judgment_id, _ = sql.fetchone(insert("%s"), params)
     sql.execute(close, close_params)
     return judgment_id, surplus
