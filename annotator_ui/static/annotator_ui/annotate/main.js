@@ -172,7 +172,7 @@ function renderTurns(turns) {
         { class: `turn role-${t.role}${i === lastUser ? " answered" : ""}` },
         el("span", { class: "role", text: i === lastUser ? `${t.role} · the replies answer this` : t.role }),
         el("p", { class: "turn-text", text: t.text }),
-        t.audio ? el("audio", { controls: true, preload: "none", src: t.audio.url, class: "turn-audio", onerror: refreshAudio }) : "",
+        t.audio ? el("audio", { controls: true, preload: "metadata", src: t.audio.url, class: "turn-audio", onerror: refreshAudio }) : "",
       ),
     ),
   );
