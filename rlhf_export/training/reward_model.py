@@ -58,7 +58,7 @@ class RewardModel(nn.Module):
     ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be last or mean, got {pooling!r}")
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.backbone, self.tokenizer = backbone, tokenizer
         self.audio_encoder, self.feature_extractor = audio_encoder, feature_extractor
         self.criteria, self.heads = criteria, ["overall"] + [c["key"] for c in criteria]

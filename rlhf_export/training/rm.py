@@ -52,7 +52,7 @@ class RMConfig(TrainConfig):
     def validate(self):
         super().validate()
         if self.pooling not in POOLINGS:
-            raise ConfigError("pooling", f"must be last or mean, got {self.pooling!r}")
+            raise ConfigError("pooling", f"must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 # ---- data -------------------------------------------------------------------------------------
