@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from auralign.accounts.models import User
@@ -282,8 +282,14 @@ def _take_first(where: str, params: list, order: str) -> Item | None:
     return _TAKEN.load(row) if row is not None else None
 
 
-def _open_slot() -> Q:
-    return Q(is_gold=True) | Q(completed_at__isnull=True, slots_used__lt=F("overlap"))
+# An item a lease or a late judgment may take a slot of: a gold item (shown to everyone, no slot
+# limit), or an unfinished one below its overlap.
+_FREE_SLOT = "(is_gold OR (completed_at IS NULL AND slots_used < overlap))"
+
+
+def _slot_take(item_id: int) -> bool:
+    """Take a slot of the item when it has a free one (`_FREE_SLOT`); whether it had."""
+    return sql.execute(f"UPDATE annotation_item SET slots_used = slots_used + 1 WHERE id = %s AND {_FREE_SLOT}", [item_id]) > 0
 
 
 def _expire_overdue(overdue, *, now: datetime, limit: int) -> int:
@@ -348,7 +354,7 @@ def lease_heartbeat(*, item_uuid, annotator: User, now: datetime | None = None) 
         if assignment.status == EXPIRED:
             taken = (
                 campaign.status == Campaign.Status.ANNOTATING
-                and Item.objects.filter(_open_slot(), pk=assignment.item_id).update(slots_used=F("slots_used") + 1)
+                and _slot_take(assignment.item_id)
             )
             if not taken:
                 raise AnnotationConflict(
@@ -589,12 +595,12 @@ def _judgment_insert(values: dict, *, held: bool, now: datetime) -> tuple[int, b
     but id, keyed by attname (`is_surplus` is decided here).
 
     A held lease's slot turns from a lease into a judgment; an expired one's slot was freed, so
-    the judgment takes a free slot if the item has one (`_open_slot`), else it is surplus.
+    the judgment takes a free slot if the item has one (`_FREE_SLOT`), else it is surplus.
     Counting it completes the item when it reaches the overlap (never a gold item). On
     PostgreSQL the three writes are one statement (data-modifying WITH: one round trip, not
     three); SQLite runs them in turn."""
     take, where = ("", "id = %s") if held else (
-        "slots_used = slots_used + 1, ", "id = %s AND (is_gold OR (completed_at IS NULL AND slots_used < overlap))"
+        "slots_used = slots_used + 1, ", f"id = %s AND {_FREE_SLOT}"
     )
     count = (
         f"UPDATE annotation_item SET {take}judgment_count = judgment_count + 1, completed_at = CASE WHEN NOT is_gold"
