@@ -19,8 +19,8 @@ class MeApi(APIView):
 
         def get_roles(self, user) -> dict[str, list[str]]:
             out: dict[str, list[str]] = {}
-            for m in Membership.objects.filter(user=user, active=True).select_related("campaign"):
-                out.setdefault(str(m.campaign.uuid), []).append(m.role)
+            for campaign_uuid, role in Membership.objects.filter(user=user, active=True).values_list("campaign__uuid", "role"):
+                out.setdefault(str(campaign_uuid), []).append(role)
             return out
 
     @extend_schema(responses=OutputSerializer, summary="Who am I, and my roles per campaign")
