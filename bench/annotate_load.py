@@ -13,7 +13,9 @@ judgments), and the server CPU (gunicorn workers + PostgreSQL backends) spent pe
 which bounds the throughput the machine could carry whatever else runs on it, with the shares
 of the machine's CPU the server, this load client (a lean hand-written HTTP/1.1 client) and
 everything else took during the run. The last line is one JSON object with every figure.
-Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
+`--floor` then measures the framework's own floor through the same server and client (every
+annotator asking for /healthz: Django's middleware and one SELECT 1): half its requests/s is the
+judgments/s no service code could beat on this machine. Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
 """
 
 from __future__ import annotations
@@ -385,6 +387,53 @@ async def run_load(
     return out, elapsed, client_cpu
 
 
+async def run_floor(port: int, tokens: list[str], path: str, seconds: float) -> tuple[list[float], int, float]:
+    """Every annotator's connection asks for `path` in a loop (no think time) for `seconds`;
+    returns the latencies, the non-200 answers and the phase's length."""
+    conns = [Connection(port, t) for t in tokens]
+    latencies: list[float] = []
+    errors = 0
+
+    async def loop(conn: Connection, until: float) -> None:
+        nonlocal errors
+        while time.perf_counter() < until:
+            t0 = time.perf_counter()
+            status, _ = await conn.request("GET", path)
+            latencies.append(time.perf_counter() - t0)
+            errors += status != 200
+
+    try:
+        for c in conns:
+            await c.open()
+            await c.request("GET", path)
+        start = time.perf_counter()
+        await asyncio.gather(*(loop(c, start + seconds) for c in conns))
+        return latencies, errors, time.perf_counter() - start
+    finally:
+        for c in conns:
+            c.close()
+
+
+def measure_floor(server_pid: int, database_url: str, port: int, tokens: list[str], seconds: float) -> dict:
+    """The framework's floor on this machine, through the same server and client: /healthz, which
+    runs Django's whole middleware stack and one SELECT 1. A judgment is two requests, so no
+    judgment can cost less than two of these, whatever the services do."""
+    path = "/healthz"
+    app, db = server_pids(server_pid, database_url)
+    before = cpu_seconds(app) + cpu_seconds(db)
+    latencies, errors, elapsed = asyncio.run(run_floor(port, tokens, path, seconds))
+    app2, db2 = server_pids(server_pid, database_url)
+    spent = cpu_seconds(sorted(set(app) | set(app2))) + cpu_seconds(sorted(set(db) | set(db2))) - before
+    return {
+        "path": path,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * quantile(latencies, 0.50), 1),
+        "p99_ms": round(1000 * quantile(latencies, 0.99), 1),
+        "server_cpu_ms_per_request": round(1000 * spent / max(1, len(latencies)), 2),
+        "errors": errors,
+    }
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of processes, from /proc (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -484,6 +533,11 @@ def main() -> None:
         help="a new connection per request (as behind nginx's default proxying) instead of one keep-alive connection per annotator",
     )
     parser.add_argument(
+        "--floor", action="store_true",
+        help="then measure the framework's floor on this machine: the same annotators asking for /healthz"
+        " (Django's middleware and one SELECT 1) for half of --seconds",
+    )
+    parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/auralign_bench"),
         help="PostgreSQL database to (re)create for the run",
     )
@@ -534,6 +588,7 @@ def main() -> None:
         app_cpu = cpu_seconds(sorted(set(cpu["app"]) | set(app))) - cpu["app_before"]
         db_cpu = cpu_seconds(sorted(set(cpu["db"]) | set(db))) - cpu["db_before"]
         server_cpu = app_cpu + db_cpu
+        floor = measure_floor(server.pid, args.database_url, port, seeded["tokens"], seconds / 2) if args.floor else None
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -571,6 +626,7 @@ def main() -> None:
         "connections_per_worker": cpu["connections"] if not args.no_keep_alive else None,  # none held between requests
         "gunicorn": f"{args.workers}x{args.threads} {args.worker_class.rsplit('.', 1)[-1]}",
         "keep_alive": not args.no_keep_alive,
+        "floor": floor,
     }
     for error in sorted(set(out["errors"]))[:5]:
         print(f"error: {error}")
@@ -589,6 +645,11 @@ def main() -> None:
               " (keep-alive connections stay where accepted; a worker holding most of them is bound to one core)")
     print(f"invariants       lost {figures['lost']}, duplicated {figures['duplicated']}, over-assigned {figures['over_assigned']}"
           f" ({figures['errors']} HTTP errors)")
+    if floor:
+        print(f"floor {floor['path']}    {floor['requests_per_s']:>8} requests/s, p50 / p99 {floor['p50_ms']} / {floor['p99_ms']} ms,"
+              f" {floor['server_cpu_ms_per_request']} ms of server CPU per request ({floor['errors']} errors): Django's"
+              f" middleware and one SELECT 1; a judgment is two requests, so even free services would carry at most"
+              f" ~{floor['requests_per_s'] / 2:.0f} judgments/s here")
     print(json.dumps(figures))
 
 
