@@ -15,7 +15,8 @@ of the machine's CPU the server, this load client (a lean hand-written HTTP/1.1 
 everything else took during the run. The last line is one JSON object with every figure.
 `--floor` then measures the framework's own floor through the same server and client (every
 annotator asking for /healthz: Django's middleware and one SELECT 1): half its requests/s is the
-judgments/s no service code could beat on this machine. Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
+judgments/s no service code could beat on this machine.
+Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
 """
 
 from __future__ import annotations
