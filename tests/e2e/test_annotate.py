@@ -2,6 +2,7 @@
 ranking by drag and by keyboard, drafts, submission, errors."""
 
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -190,6 +191,19 @@ def test_a_draft_survives_a_reload_even_while_offline(page):
     assert card(page, 0).locator(".score[aria-checked=true]").inner_text() == "3"
 
 
+def test_a_submission_brings_the_next_item_along_in_the_same_request(page):
+    first = item_on_screen(page)
+    asked = []
+    page.on("request", lambda request: asked.append(request.url.split("/api/v1/annotate/", 1)[-1]))
+    judge_with_keyboard(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.body.dataset.item && document.body.dataset.item !== '{first}'")
+    calls = [url for url in asked if "/next" in url or "/judgment" in url]
+    assert calls == [f"items/{first}/judgment?next=1"]
+    following = Assignment.objects.get(item__uuid=item_on_screen(page))
+    assert following.status == Assignment.Status.LIVE
+
+
 def test_a_lost_connection_resends_the_judgment_with_the_same_id(page):
     sent = []
 
@@ -200,7 +214,7 @@ def test_a_lost_connection_resends_the_judgment_with_the_same_id(page):
         else:
             route.continue_()
 
-    page.route("**/judgment", flaky)
+    page.route(re.compile(r"/judgment(\?|$)"), flaky)
     first = item_on_screen(page)
     judge_with_keyboard(page)
     page.keyboard.press("Enter")

@@ -4,7 +4,7 @@ An annotator reaches only their own leases: every item endpoint looks up the (it
 assignment, so another annotator's item is a 404. Nothing here names a policy."""
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +20,7 @@ from auralign.annotation.services import (
     judgment_submit,
     lease_heartbeat,
 )
-from auralign.core.errors import NotFound
+from auralign.core.errors import NotFound, ServiceError
 
 
 def _check_token_scope(request, *, campaign_uuid=None, item_uuid=None) -> None:
@@ -55,14 +55,19 @@ def judgment_as_dict(judgment: Judgment, *, item_uuid) -> dict:
     }
 
 
+def next_as_dict(*, campaign_uuid, annotator) -> dict:
+    """The annotator's next item as the task page receives it; item null when none is left."""
+    lease = assignment_next(campaign=campaign_uuid, annotator=annotator)
+    if lease is None:
+        return {"item": None, "message": "Nothing left for you in this campaign. Thank you!"}
+    return lease_payload(lease.assignment, resumed=lease.resumed, content=lease.content)
+
+
 class NextApi(APIView):
     @extend_schema(request=None, responses={200: dict}, summary="My next item (my live lease first); item null when none is left")
     def post(self, request, uuid):
         _check_token_scope(request, campaign_uuid=uuid)
-        lease = assignment_next(campaign=uuid, annotator=request.user)
-        if lease is None:
-            return Response({"item": None, "message": "Nothing left for you in this campaign. Thank you!"})
-        return Response(lease_payload(lease.assignment, resumed=lease.resumed, content=lease.content))
+        return Response(next_as_dict(campaign_uuid=uuid, annotator=request.user))
 
 
 class HeartbeatApi(APIView):
@@ -103,15 +108,24 @@ class AudioApi(APIView):
 class JudgmentApi(APIView):
     @extend_schema(
         request=dict,
+        parameters=[OpenApiParameter(
+            "next", bool, description="also lease my next item in this campaign and return it as `next` (as the next"
+            " endpoint would; null when it could not be leased, e.g. the campaign is paused: ask the next endpoint)",
+        )],
         responses={201: dict, 200: dict},
         summary="Submit my judgment (idempotent by client_submission_id: a resubmission returns the stored one)",
     )
     def post(self, request, uuid):
         _check_token_scope(request, item_uuid=uuid)
         judgment, created = judgment_submit(item_uuid=uuid, annotator=request.user, data=request.data)
-        return Response(
-            judgment_as_dict(judgment, item_uuid=uuid), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        body = judgment_as_dict(judgment, item_uuid=uuid)
+        if request.query_params.get("next") in ("1", "true"):
+            # The judgment is committed by now: whatever happens to the next lease, it stays stored.
+            try:
+                body["next"] = next_as_dict(campaign_uuid=judgment.assignment.campaign.uuid, annotator=request.user)
+            except ServiceError:
+                body["next"] = None
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class SkipApi(APIView):

@@ -127,6 +127,55 @@ def test_resubmitting_the_same_id_returns_200_and_the_same_judgment(task):
     assert again.json()["id"] == first.json()["id"]
 
 
+# --- judgments: submit, then the next item in the same request -------------------------------------
+
+
+def submit_and_next(client, assignment, payload=None):
+    return client.post(
+        f"/api/v1/annotate/items/{assignment.item.uuid}/judgment?next=1", payload or judgment_payload(assignment), format="json"
+    )
+
+
+def test_submit_with_next_stores_the_judgment_and_leases_the_next_item(task):
+    client, assignment, body = task
+    response = submit_and_next(client, assignment)
+    assert response.status_code == 201 and response.json()["counted"] is True
+    following = response.json()["next"]
+    assert following["item"] not in (None, body["item"])
+    assert [c["label"] for c in following["candidates"]] == ["A", "B", "C"]
+    lease = Assignment.objects.get(item__uuid=following["item"], annotator=assignment.annotator)
+    assert lease.status == Assignment.Status.LIVE
+
+
+def test_submit_without_next_leases_nothing_more(task):
+    client, assignment, body = task
+    assert "next" not in post_judgment(client, assignment).json()
+    assert Assignment.objects.filter(annotator=assignment.annotator).count() == 1
+
+
+def test_resubmitting_with_next_gives_the_same_next_item_resumed(task):
+    client, assignment, body = task
+    payload = judgment_payload(assignment)
+    first, again = submit_and_next(client, assignment, payload), submit_and_next(client, assignment, payload)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["next"]["item"] == first.json()["next"]["item"] and again.json()["next"]["resumed"] is True
+
+
+def test_submit_with_next_says_so_when_nothing_is_left(task):
+    client, assignment, body = task
+    second = submit_and_next(client, assignment).json()["next"]
+    last = submit_and_next(client, Assignment.objects.select_related("item", "campaign").get(item__uuid=second["item"]))
+    assert last.status_code == 201 and last.json()["next"]["item"] is None
+
+
+def test_submit_with_next_on_a_paused_campaign_stores_the_judgment_and_gives_next_null(task):
+    client, assignment, body = task
+    Campaign.objects.filter(pk=assignment.campaign_id).update(status=Campaign.Status.PAUSED)
+    response = submit_and_next(client, assignment)
+    assert response.status_code == 201 and response.json()["next"] is None
+    assert Judgment.objects.filter(assignment=assignment).exists()
+
+
 def test_ties_are_accepted(task):
     client, assignment, body = task
     a, b, c = assignment.display_order

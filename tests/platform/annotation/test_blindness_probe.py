@@ -75,8 +75,8 @@ def test_nothing_an_annotator_can_reach_names_a_policy(secrets_and_campaign):
     fetch("get", f"{base}/items/{item}/audio")
     fetch("post", f"{base}/campaigns/{campaign.uuid}/next")  # the resumed lease
     assignment = Assignment.objects.select_related("campaign__rubric_version").get(item__uuid=item)
-    fetch("post", f"{base}/items/{item}/judgment", judgment_payload(assignment))
-    second = json.loads(fetch("post", f"{base}/campaigns/{campaign.uuid}/next"))
+    second = json.loads(fetch("post", f"{base}/items/{item}/judgment?next=1", judgment_payload(assignment)))["next"]
+    assert second["item"] == json.loads(fetch("post", f"{base}/campaigns/{campaign.uuid}/next"))["item"]
     fetch("post", f"{base}/items/{second['item']}/skip", {"reason": "probe"})
 
     # Follow every same-site URL found in what came back: static files, audio, links.

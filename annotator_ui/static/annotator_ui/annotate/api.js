@@ -85,5 +85,6 @@ export const api = {
   saveDraft: (item, draft, options) => call("PUT", `${base}/items/${item}/draft`, { draft }, options),
   audio: (item) => call("GET", `${base}/items/${item}/audio`),
   skip: (item, reason) => call("POST", `${base}/items/${item}/skip`, { reason }),
-  submit: (item, judgment, onRetry) => callUntilAnswered("POST", `${base}/items/${item}/judgment`, judgment, onRetry),
+  // The answer also carries the next item (`next`), leased once the judgment is stored.
+  submit: (item, judgment, onRetry) => callUntilAnswered("POST", `${base}/items/${item}/judgment?next=1`, judgment, onRetry),
 };

@@ -83,14 +83,7 @@ async function loadNext() {
   let delay = 1000;
   for (;;) {
     try {
-      const data = await api.next(config.campaign);
-      clearBanner();
-      if (!data.item) {
-        $("done-text").textContent = data.message;
-        setState("done");
-        return;
-      }
-      start(data);
+      show(await api.next(config.campaign));
       return;
     } catch (error) {
       if (error instanceof ApiError && error.code === "campaign_not_annotating") {
@@ -107,6 +100,17 @@ async function loadNext() {
       delay = Math.min(delay * 2, 15000);
     }
   }
+}
+
+// What "next" answered (the next endpoint, or a submission's `next`): an item, or the end.
+function show(data) {
+  clearBanner();
+  if (!data.item) {
+    $("done-text").textContent = data.message;
+    setState("done");
+    return;
+  }
+  start(data);
 }
 
 function teardown() {
@@ -554,7 +558,13 @@ async function submit() {
     judgedThisVisit += 1;
     updateProgress();
     setBusy(false);
-    await loadNext();
+    if (stored.next) {
+      // The submission leased the next item too: no second round trip between items.
+      teardown();
+      show(stored.next);
+    } else {
+      await loadNext(); // it could not (the campaign was paused, say): the next endpoint says why
+    }
     if (stored.is_surplus) banner("Saved. The item already had enough judgments, so yours is kept as an extra one.", "info");
     else $("saved").textContent = "Saved ✓";
   } catch (error) {
