@@ -15,7 +15,8 @@ of the machine's CPU the server, this load client (a lean hand-written HTTP/1.1 
 everything else took during the run. The last line is one JSON object with every figure.
 `--floor` then measures the framework's own floor through the same server and client (every
 annotator asking for /healthz: Django's middleware and one SELECT 1): half its requests/s is the
-judgments/s no service code could beat on this machine.
+judgments/s no service code could beat on this machine. `--with-next` submits as the task page
+does (`?next=1`: each answer brings the next item, so a judgment is one request, not two).
 Measures; asserts nothing. Linux only (/proc). Figures and analysis: docs/annotation.md, "Load".
 """
 
@@ -332,16 +333,22 @@ class Connection:
             self.writer.close()
 
 
-async def annotator(conn: Connection, campaign: str, criteria: list[str], until: float, out: dict) -> None:
+async def annotator(
+    conn: Connection, campaign: str, criteria: list[str], until: float, out: dict, with_next: bool = False
+) -> None:
+    """Next, then submit, in a loop. `with_next`: as the task page does, each submission also
+    brings the next item (`?next=1`); "next" is then asked only when a submission brought none."""
     next_path = f"/api/v1/annotate/campaigns/{campaign}/next"
+    task = None
     while time.perf_counter() < until:
-        t0 = time.perf_counter()
-        status, body = await conn.request("POST", next_path)
-        out["next"].append(time.perf_counter() - t0)
-        if status != 200:
-            out["errors"].append(f"next {status}: {body[:200]!r}")
-            continue
-        task = json.loads(body)
+        if task is None:
+            t0 = time.perf_counter()
+            status, body = await conn.request("POST", next_path)
+            out["next"].append(time.perf_counter() - t0)
+            if status != 200:
+                out["errors"].append(f"next {status}: {body[:200]!r}")
+                continue
+            task = json.loads(body)
         if task["item"] is None:
             return
         ids = [c["id"] for c in task["candidates"]]
@@ -354,16 +361,20 @@ async def annotator(conn: Connection, campaign: str, criteria: list[str], until:
             "time_spent_ms": 1000,
         }).encode()
         t0 = time.perf_counter()
-        status, body = await conn.request("POST", f"/api/v1/annotate/items/{task['item']}/judgment", payload)
+        query = "?next=1" if with_next else ""
+        status, body = await conn.request("POST", f"/api/v1/annotate/items/{task['item']}/judgment{query}", payload)
         out["submit"].append(time.perf_counter() - t0)
+        task = None
         if status in (200, 201):
             out["acked"].append(csid)
+            if with_next:
+                task = json.loads(body)["next"]
         else:
             out["errors"].append(f"submit {status}: {body[:200]!r}")
 
 
 async def run_load(
-    port: int, seeded: dict, seconds: float, criteria: list[str], on_start, keep_alive: bool = True
+    port: int, seeded: dict, seconds: float, criteria: list[str], on_start, keep_alive: bool = True, with_next: bool = False
 ) -> tuple[dict, float, float]:
     """Returns the samples, the load phase's length and the CPU seconds this client spent in it."""
     out = {"next": [], "submit": [], "acked": [], "errors": []}
@@ -379,7 +390,7 @@ async def run_load(
         cpu0 = time.process_time()
         start = time.perf_counter()
         until = start + seconds
-        await asyncio.gather(*(annotator(c, seeded["campaign"], criteria, until, out) for c in conns))
+        await asyncio.gather(*(annotator(c, seeded["campaign"], criteria, until, out, with_next) for c in conns))
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - cpu0
     finally:
@@ -534,6 +545,11 @@ def main() -> None:
         help="a new connection per request (as behind nginx's default proxying) instead of one keep-alive connection per annotator",
     )
     parser.add_argument(
+        "--with-next", action="store_true",
+        help="submit as the task page does (?next=1: the answer brings the next item), so a judgment is one request;"
+        " 'next' is asked only when a submission brought none",
+    )
+    parser.add_argument(
         "--floor", action="store_true",
         help="then measure the framework's floor on this machine: the same annotators asking for /healthz"
         " (Django's middleware and one SELECT 1) for half of --seconds",
@@ -583,7 +599,9 @@ def main() -> None:
             cpu["machine_before"] = machine_cpu_seconds()
             cpu["connections"] = connections_per_worker(cpu["app"], port)
 
-        out, elapsed, client_cpu = asyncio.run(run_load(port, seeded, seconds, criteria, snapshot, keep_alive=not args.no_keep_alive))
+        out, elapsed, client_cpu = asyncio.run(
+            run_load(port, seeded, seconds, criteria, snapshot, keep_alive=not args.no_keep_alive, with_next=args.with_next)
+        )
         machine_cpu = machine_cpu_seconds() - cpu["machine_before"]
         app, db = server_pids(server.pid, args.database_url)
         app_cpu = cpu_seconds(sorted(set(cpu["app"]) | set(app))) - cpu["app_before"]
@@ -627,13 +645,15 @@ def main() -> None:
         "connections_per_worker": cpu["connections"] if not args.no_keep_alive else None,  # none held between requests
         "gunicorn": f"{args.workers}x{args.threads} {args.worker_class.rsplit('.', 1)[-1]}",
         "keep_alive": not args.no_keep_alive,
+        "with_next": args.with_next,
         "floor": floor,
     }
     for error in sorted(set(out["errors"]))[:5]:
         print(f"error: {error}")
     print(f"judgments/s      {figures['judgments_per_s']:>8}   ({figures['judgments']} in {figures['seconds']} s, {concurrency} annotators)")
     print(f"next   p50 / p99 {figures['next_p50_ms']:>8} / {figures['next_p99_ms']} ms")
-    print(f"submit p50 / p99 {figures['submit_p50_ms']:>8} / {figures['submit_p99_ms']} ms")
+    print(f"submit p50 / p99 {figures['submit_p50_ms']:>8} / {figures['submit_p99_ms']} ms"
+          + (" (each also leasing the next item, ?next=1)" if args.with_next else ""))
     print(f"server CPU       {figures['server_cpu_ms_per_judgment']} ms per judgment (gunicorn + PostgreSQL); "
           f"{os.cpu_count()} cores would carry at most {os.cpu_count() * 1000 / max(0.1, figures['server_cpu_ms_per_judgment']):.0f}"
           f" judgments/s; of it gunicorn {figures['app_cpu_ms_per_judgment']} ms, PostgreSQL {figures['db_cpu_ms_per_judgment']} ms;"
