@@ -431,11 +431,9 @@ def measure_floor(server_pid: int, database_url: str, port: int, tokens: list[st
     runs Django's whole middleware stack and one SELECT 1. A judgment is two requests, so no
     judgment can cost less than two of these, whatever the services do."""
     path = "/healthz"
-    app, db = server_pids(server_pid, database_url)
-    before = cpu_seconds(app) + cpu_seconds(db)
+    meter = ServerCpu(server_pid, database_url)
     latencies, errors, elapsed = asyncio.run(run_floor(port, tokens, path, seconds))
-    app2, db2 = server_pids(server_pid, database_url)
-    spent = cpu_seconds(sorted(set(app) | set(app2))) + cpu_seconds(sorted(set(db) | set(db2))) - before
+    spent = sum(meter.spent())
     return {
         "path": path,
         "requests_per_s": round(len(latencies) / elapsed, 1),
@@ -476,6 +474,24 @@ def server_pids(gunicorn_pid: int, database_url: str) -> tuple[list[int], list[i
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )]
     return workers, backends
+
+
+class ServerCpu:
+    """CPU seconds spent by gunicorn's workers and by the bench database's backends since it was
+    made (a process that appears meanwhile counts from its start)."""
+
+    def __init__(self, gunicorn_pid: int, database_url: str):
+        self.gunicorn_pid, self.database_url = gunicorn_pid, database_url
+        self.app, self.db = server_pids(gunicorn_pid, database_url)
+        self.app_before, self.db_before = cpu_seconds(self.app), cpu_seconds(self.db)
+
+    def spent(self) -> tuple[float, float]:
+        """(gunicorn, PostgreSQL) CPU seconds so far."""
+        app, db = server_pids(self.gunicorn_pid, self.database_url)
+        return (
+            cpu_seconds(sorted(set(self.app) | set(app))) - self.app_before,
+            cpu_seconds(sorted(set(self.db) | set(db))) - self.db_before,
+        )
 
 
 def connections_per_worker(workers: list[int], port: int) -> list[int]:
@@ -594,18 +610,15 @@ def main() -> None:
         cpu = {}
 
         def snapshot():
-            cpu["app"], cpu["db"] = server_pids(server.pid, args.database_url)
-            cpu["app_before"], cpu["db_before"] = cpu_seconds(cpu["app"]), cpu_seconds(cpu["db"])
+            cpu["server"] = ServerCpu(server.pid, args.database_url)
             cpu["machine_before"] = machine_cpu_seconds()
-            cpu["connections"] = connections_per_worker(cpu["app"], port)
+            cpu["connections"] = connections_per_worker(cpu["server"].app, port)
 
         out, elapsed, client_cpu = asyncio.run(
             run_load(port, seeded, seconds, criteria, snapshot, keep_alive=not args.no_keep_alive, with_next=args.with_next)
         )
         machine_cpu = machine_cpu_seconds() - cpu["machine_before"]
-        app, db = server_pids(server.pid, args.database_url)
-        app_cpu = cpu_seconds(sorted(set(cpu["app"]) | set(app))) - cpu["app_before"]
-        db_cpu = cpu_seconds(sorted(set(cpu["db"]) | set(db))) - cpu["db_before"]
+        app_cpu, db_cpu = cpu["server"].spent()
         server_cpu = app_cpu + db_cpu
         floor = measure_floor(server.pid, args.database_url, port, seeded["tokens"], seconds / 2) if args.floor else None
     finally:
